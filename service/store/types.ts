@@ -1,0 +1,96 @@
+/**
+ * The durable event store: one interface, two engines (SQLite embedded, PostgreSQL scale-out).
+ * Every raw event is kept so a mapping fix can re-derive it (replay).
+ */
+import type { NormalizedEvent } from '../events.js';
+
+export const EVENT_STATES = ['pending', 'applied', 'ignored', 'unmatched', 'quarantined', 'deadLetter'] as const;
+export type EventState = (typeof EVENT_STATES)[number];
+
+export interface IncomingEvent {
+  clientId: string;
+  /** The raw element exactly as received (JSON text). */
+  raw: string;
+  /** Set when the element normalized; absent when quarantined. */
+  normalized?: NormalizedEvent;
+  /** Set when the element is quarantined. */
+  quarantineReason?: string;
+}
+
+export interface AppendResult {
+  accepted: number;
+  duplicates: number;
+  quarantined: number;
+}
+
+export interface StoredEvent {
+  id: string; // store sequence number as string (bigint-safe)
+  clientId: string;
+  dedupKey: string | null;
+  raw: string;
+  normalized: NormalizedEvent | null;
+  state: EventState;
+  priority: number;
+  attempts: number;
+  lastError: string | null;
+  receivedAt: string; // ISO
+  nextAttemptAt: string; // ISO
+  firstUnmatchedAt: string | null; // ISO; start of the 30-day unmatched window
+}
+
+export interface LeaseOptions {
+  owner: string;
+  limit: number;
+  leaseMs: number;
+}
+
+export interface Outcome {
+  id: string;
+  state: EventState;
+  error?: string;
+  /** For `unmatched` (and retryable failures left `pending`): when to try again. */
+  nextAttemptAt?: Date;
+}
+
+export interface StoreCounts {
+  received: number;
+  pending: number;
+  applied: number;
+  ignored: number;
+  unmatched: number;
+  quarantined: number;
+  deadLetter: number;
+}
+
+export interface EventStore {
+  readonly engine: 'sqlite' | 'postgres';
+  /** Runs schema migrations (idempotent). */
+  migrate(): Promise<void>;
+  /** Stores events durably (committed when the promise resolves); duplicates by dedup key are counted, not stored twice. */
+  append(events: IncomingEvent[]): Promise<AppendResult>;
+  /**
+   * Leases due events (pending, or unmatched whose retry time has come) whose lease is free or expired,
+   * compliance first (priority), then oldest first. No event is leased to two owners at once.
+   */
+  lease(opts: LeaseOptions): Promise<StoredEvent[]>;
+  /** Records outcomes of leased events and frees their leases (only if still held by `owner`). */
+  complete(owner: string, outcomes: Outcome[]): Promise<void>;
+  /** Frees every lease held by `owner` (graceful shutdown). */
+  releaseAll(owner: string): Promise<void>;
+  counts(): Promise<StoreCounts>;
+  oldestPendingReceivedAt(): Promise<Date | null>;
+  lastReceivedAt(): Promise<Date | null>;
+  lastAppliedAt(): Promise<Date | null>;
+  list(state: EventState, limit: number, offset?: number): Promise<StoredEvent[]>;
+  get(ids: string[]): Promise<StoredEvent[]>;
+  /** Replay: set new normalized forms (or quarantine reasons) and make the events pending again. */
+  requeue(items: { id: string; normalized?: NormalizedEvent; quarantineReason?: string }[]): Promise<number>;
+  /** R5 local counting: distinct bounce events of this address in this client (any state but quarantined). */
+  countBounces(clientId: string, email: string): Promise<{ hard: number; soft: number }>;
+  /** Simple key/value state (poller watermarks, local bounce counters). */
+  getState(key: string): Promise<string | null>;
+  setState(key: string, value: string): Promise<void>;
+  /** True when a write can be committed now (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
