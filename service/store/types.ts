@@ -87,6 +87,12 @@ export interface EventStore {
   requeue(items: { id: string; normalized?: NormalizedEvent; quarantineReason?: string }[]): Promise<number>;
   /** R5 local counting: distinct bounce events of this address in this client (any state but quarantined). */
   countBounces(clientId: string, email: string): Promise<{ hard: number; soft: number }>;
+  /**
+   * R10 aggregation, idempotent: records that event `eventKey` belongs to response `responseKey`
+   * (a second call with the same pair changes nothing) and returns the aggregate over all its events.
+   * The worker writes these absolute values to Dataverse, so a retry never double-counts.
+   */
+  addToAggregate(responseKey: string, eventKey: string, occurredAt: string): Promise<{ count: number; firstAt: string; lastAt: string }>;
   /** Simple key/value state (poller watermarks, local bounce counters). */
   getState(key: string): Promise<string | null>;
   setState(key: string, value: string): Promise<void>;
