@@ -28,6 +28,16 @@ export const ENTRY_SOURCE = {
   Import: 583000006,
 } as const;
 
+/** The five values of campaignresponse.category (a text column; spec §1 "response categories"). */
+export const RESPONSE_CATEGORIES = [
+  { value: 'Open', labelDe: 'Öffnung' },
+  { value: 'Click', labelDe: 'Klick' },
+  { value: 'Reply', labelDe: 'Antwort' },
+  { value: 'Autoresponder', labelDe: 'Autoresponder' },
+  { value: 'Unsubscription', labelDe: 'Abmeldung' },
+] as const;
+export type ResponseCategory = (typeof RESPONSE_CATEGORIES)[number]['value'];
+
 const channelOptions: ChoiceOption[] = [
   { value: CHANNEL.Email, label: 'Email', labelDe: 'E-Mail' },
   { value: CHANNEL.SMS, label: 'SMS', labelDe: 'SMS' },
