@@ -1,0 +1,29 @@
+/**
+ * Background tasks started with the service (sync worker, Campaign poller, …). Each area adds its
+ * task in createBackgroundTasks; main.ts starts them after the HTTP server listens and stops them on
+ * shutdown (in reverse order). /admin/status shows each task's status() under its name.
+ */
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { Metrics } from './metrics.js';
+import type { EventStore } from './store/types.js';
+
+export interface BackgroundTask {
+  name: string;
+  start(): Promise<void>;
+  /** Stops the task and releases whatever it holds (e.g. store leases). */
+  stop(): Promise<void>;
+  status?(): Record<string, unknown>;
+}
+
+export interface TaskContext {
+  config: Config;
+  store: EventStore;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export async function createBackgroundTasks(_ctx: TaskContext): Promise<BackgroundTask[]> {
+  const tasks: BackgroundTask[] = [];
+  return tasks;
+}
