@@ -32,6 +32,11 @@ export interface OpResult {
   existed?: boolean;
   etag?: string;
   error?: DataverseError;
+  /**
+   * Set on failures the op is not to blame for (Dataverse unavailable, 5xx, network, throttling
+   * that outlasted the client's patience): try the op again later. Absent/false: the op's fault.
+   */
+  retryable?: boolean;
 }
 
 export interface DataverseRow {

@@ -1,0 +1,392 @@
+/**
+ * The Dataverse Web API client (v9.2 over undici): batched writes with one result per op,
+ * client-wide Retry-After on 429, adaptive concurrency capped by x-ms-dop-hint, exponential
+ * back-off with jitter on 5xx and network errors (p-retry), one token refresh on 401, paged queries.
+ * Design notes and decisions: docs/dataverse-client.md.
+ */
+import { randomUUID } from 'node:crypto';
+import pRetry from 'p-retry';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { TokenProvider } from './auth.js';
+import { buildBatchRequest, parseBatchResponse, type HttpPart } from './batch.js';
+import { AdaptiveLimiter, DATAVERSE_MAX_CONCURRENCY } from './concurrency.js';
+import {
+  API_PATH,
+  dependencyGroups,
+  invalidOpReason,
+  isTransientStatus,
+  packBatches,
+  parseODataError,
+  requestForOp,
+  resultFromPart,
+  targetBatchSize,
+} from './ops.js';
+import { parseRetryAfter, RetryAfterGate, systemClock, type Clock } from './throttle.js';
+import type { DataverseClient, DataverseOp, DataverseRow, OpResult } from './types.js';
+
+export type RequestKind = 'batch' | 'query' | 'retrieve';
+
+/** Where the client reports what it does; service/metrics.ts adapts it to prom-client. */
+export interface DataverseMetrics {
+  /** One HTTP request to Dataverse answered (`status` = HTTP status, or 'network' for a transport failure). */
+  request(kind: RequestKind, status: number | 'network'): void;
+  /** The client held requests back for `ms` because of a 429 Retry-After. */
+  throttleWait(ms: number): void;
+  /** A 429 was received. */
+  throttled(): void;
+  /** The adaptive concurrency limit changed. */
+  concurrency(limit: number): void;
+}
+
+export interface DataverseLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+const silentLogger: DataverseLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined };
+const noMetrics: DataverseMetrics = { request: () => undefined, throttleWait: () => undefined, throttled: () => undefined, concurrency: () => undefined };
+
+export interface HttpDataverseClientOptions {
+  /** Environment URL, e.g. https://contoso.crm4.dynamics.com (no /api path). */
+  baseUrl: string;
+  tokenProvider: TokenProvider;
+  /** Upper bound of concurrent requests (also capped by x-ms-dop-hint and 52). Default 52. */
+  maxConcurrency?: number;
+  /** Starting concurrency. Default 4. */
+  initialConcurrency?: number;
+  /** Ops per $batch: at least this many when there are enough ops. Default 10. */
+  minBatchSize?: number;
+  /** Ops per $batch at most. Default 100. */
+  maxBatchSize?: number;
+  /** Re-tries after 5xx / network errors before giving up on an op (result `retryable`). Default 6. */
+  transientRetries?: number;
+  /** Back-off bounds (exponential, factor 2, full jitter). Default 500 ms … 30 s. */
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  /** Longest a single call keeps waiting out 429s before reporting the ops as retryable. Default 10 min. */
+  maxThrottleWaitMs?: number;
+  /** Retry-After to assume when a 429 carries none. Default 5 s. */
+  defaultRetryAfterMs?: number;
+  /** Headers/body timeout per request. Default 120 s (Dataverse's own request limit is 2 min). */
+  requestTimeoutMs?: number;
+  logger?: DataverseLogger;
+  metrics?: DataverseMetrics;
+  clock?: Clock;
+  /** undici dispatcher; by default the client owns an Agent with enough connections. */
+  dispatcher?: Dispatcher;
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Dataverse or the token endpoint refused our credentials (configuration problem, not an op's fault). */
+export class DataverseAuthError extends Error {
+  override name = 'DataverseAuthError';
+}
+
+/** A failure worth retrying (5xx, network, outlasted throttling); carries the status for the op results. */
+class TransientError extends Error {
+  override name = 'TransientError';
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
+function headerMap(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+export class HttpDataverseClient implements DataverseClient {
+  readonly baseUrl: string;
+  private readonly origin: string;
+  private readonly tokens: TokenProvider;
+  private readonly limiter: AdaptiveLimiter;
+  private readonly gate: RetryAfterGate;
+  private readonly clock: Clock;
+  private readonly logger: DataverseLogger;
+  private readonly metrics: DataverseMetrics;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly opts: Required<Pick<HttpDataverseClientOptions,
+    'minBatchSize' | 'maxBatchSize' | 'transientRetries' | 'backoffMinMs' | 'backoffMaxMs' | 'maxThrottleWaitMs' | 'defaultRetryAfterMs' | 'requestTimeoutMs'>>;
+
+  constructor(options: HttpDataverseClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.origin = new URL(this.baseUrl).origin;
+    this.tokens = options.tokenProvider;
+    this.clock = options.clock ?? systemClock;
+    this.gate = new RetryAfterGate(this.clock);
+    this.logger = options.logger ?? silentLogger;
+    this.metrics = options.metrics ?? noMetrics;
+    const maxConcurrency = Math.min(options.maxConcurrency ?? DATAVERSE_MAX_CONCURRENCY, DATAVERSE_MAX_CONCURRENCY);
+    this.limiter = new AdaptiveLimiter(options.initialConcurrency ?? 4, maxConcurrency, (limit) => this.metrics.concurrency(limit));
+    this.opts = {
+      minBatchSize: options.minBatchSize ?? 10,
+      maxBatchSize: Math.min(options.maxBatchSize ?? 100, 1000),
+      transientRetries: options.transientRetries ?? 6,
+      backoffMinMs: options.backoffMinMs ?? 500,
+      backoffMaxMs: options.backoffMaxMs ?? 30_000,
+      maxThrottleWaitMs: options.maxThrottleWaitMs ?? 10 * 60_000,
+      defaultRetryAfterMs: options.defaultRetryAfterMs ?? 5_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 120_000,
+    };
+    this.ownsDispatcher = !options.dispatcher;
+    this.dispatcher = options.dispatcher ?? new Agent({
+      connections: DATAVERSE_MAX_CONCURRENCY + 4,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.opts.requestTimeoutMs,
+      bodyTimeout: this.opts.requestTimeoutMs,
+    });
+  }
+
+  /** Current adaptive concurrency limit (for metrics, tests and the benchmark). */
+  get concurrencyLimit(): number {
+    return this.limiter.limit;
+  }
+
+  get concurrencyCap(): number {
+    return this.limiter.cap;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  async checkAuth(): Promise<void> {
+    await this.tokens.getToken();
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  async execute(ops: DataverseOp[]): Promise<OpResult[]> {
+    const results: Array<OpResult | undefined> = new Array(ops.length);
+    const valid: number[] = [];
+    ops.forEach((op, i) => {
+      const reason = invalidOpReason(op);
+      if (reason) results[i] = { op, status: 0, ok: false, error: { code: 'InvalidOp', message: reason }, retryable: false };
+      else valid.push(i);
+    });
+    if (valid.length > 0) {
+      const validOps = valid.map((i) => ops[i]!);
+      const groups = dependencyGroups(validOps).map((group) => group.map((k) => valid[k]!));
+      const groupOf = new Map<number, number>();
+      groups.forEach((group, g) => group.forEach((i) => groupOf.set(i, g)));
+      const size = targetBatchSize(valid.length, this.limiter.limit, this.opts.minBatchSize, this.opts.maxBatchSize);
+      const { batches, sequential } = packBatches(groups, size);
+      const runs = [
+        ...batches.map((batch) => this.runBatch(ops, batch, groupOf, results)),
+        ...sequential.map(async (slices) => {
+          for (const slice of slices) await this.runBatch(ops, slice, groupOf, results);
+        }),
+      ];
+      const settled = await Promise.allSettled(runs);
+      const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failure) throw failure.reason;
+    }
+    return results as OpResult[];
+  }
+
+  /**
+   * Sends one batch; ops that failed transiently (and the later ops of their dependency group,
+   * which ran against a missing predecessor) are re-sent with exponential back-off.
+   */
+  private async runBatch(ops: readonly DataverseOp[], indexes: number[], groupOf: Map<number, number>, results: Array<OpResult | undefined>): Promise<void> {
+    let pending = indexes;
+    const lastTransient = new Map<number, OpResult>();
+    try {
+      await pRetry(async () => {
+        const parts = await this.sendBatch(pending.map((i) => ops[i]!));
+        const retry: number[] = [];
+        const brokenGroups = new Set<number>();
+        pending.forEach((i, k) => {
+          const op = ops[i]!;
+          const part = parts[k];
+          const result: OpResult = part
+            ? resultFromPart(op, part)
+            : { op, status: 0, ok: false, error: { code: '', message: 'no response part for this op' }, retryable: true };
+          const group = groupOf.get(i)!;
+          if (result.retryable || brokenGroups.has(group)) {
+            brokenGroups.add(group);
+            retry.push(i);
+            if (result.retryable) lastTransient.set(i, result);
+          } else {
+            results[i] = result;
+          }
+        });
+        if (retry.length > 0) {
+          pending = retry;
+          const first = lastTransient.get(retry.find((i) => lastTransient.has(i)) ?? -1);
+          throw new TransientError(`${retry.length} op(s) failed transiently`, first?.status ?? 0);
+        }
+        pending = [];
+      }, this.retryOptions());
+    } catch (error) {
+      if (error instanceof DataverseAuthError) throw error;
+      const status = error instanceof TransientError ? error.status : 0;
+      for (const i of pending) {
+        results[i] = lastTransient.get(i) ?? {
+          op: ops[i]!, status, ok: false, retryable: true,
+          error: { code: '', message: (error as Error).message },
+        };
+      }
+    }
+  }
+
+  private retryOptions(): Parameters<typeof pRetry>[1] {
+    return {
+      retries: this.opts.transientRetries,
+      factor: 2,
+      minTimeout: this.opts.backoffMinMs,
+      maxTimeout: this.opts.backoffMaxMs,
+      randomize: true,
+      shouldRetry: ({ error }) => error instanceof TransientError,
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (error instanceof TransientError) {
+          this.logger.warn({ err: error.message, status: error.status, attempt: attemptNumber, retriesLeft }, 'Dataverse transient failure, backing off');
+        }
+      },
+    };
+  }
+
+  private async sendBatch(ops: readonly DataverseOp[]): Promise<HttpPart[]> {
+    const batch = buildBatchRequest(ops.map(requestForOp), randomUUID());
+    const response = await this.send('batch', 'POST', `${this.baseUrl}${API_PATH}/$batch`, {
+      'Content-Type': batch.contentType,
+      Prefer: 'odata.continue-on-error',
+    }, batch.body);
+    const contentType = response.headers['content-type'] ?? '';
+    if (/^multipart\/mixed/i.test(contentType)) {
+      const parts = parseBatchResponse(contentType, response.body);
+      // Without continue-on-error semantics a failing batch holds only the failing part: the
+      // ops after it never ran, so they get no part and are re-sent (resultFromPart stays per op).
+      return parts;
+    }
+    // A refused batch as a whole (malformed, too large…): every op gets that answer.
+    const error = parseODataError(response.body, response.status);
+    return ops.map(() => ({ status: response.status, statusText: '', headers: {}, body: JSON.stringify({ error }) }));
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  async query(entitySet: string, query: string, opts: { maxPageSize?: number; maxRows?: number } = {}): Promise<DataverseRow[]> {
+    const maxPageSize = Math.min(Math.max(1, opts.maxPageSize ?? 5000), 5000);
+    const maxRows = opts.maxRows ?? Infinity;
+    const rows: DataverseRow[] = [];
+    let url: string | undefined = `${this.baseUrl}${API_PATH}/${entitySet}${query ? `?${query}` : ''}`;
+    while (url && rows.length < maxRows) {
+      const response = await this.readWithRetry('query', url, { Prefer: `odata.maxpagesize=${maxPageSize}` });
+      if (response.status !== 200) throw this.readError('query', entitySet, response);
+      const page = JSON.parse(response.body) as { value?: DataverseRow[]; '@odata.nextLink'?: string };
+      for (const row of page.value ?? []) {
+        if (rows.length >= maxRows) break;
+        rows.push(row);
+      }
+      const next = page['@odata.nextLink'];
+      if (next && new URL(next, this.baseUrl).origin !== this.origin) {
+        // Never send the bearer token to another host.
+        throw new Error(`Dataverse nextLink points to another origin: ${new URL(next, this.baseUrl).origin}`);
+      }
+      url = next ? new URL(next, this.baseUrl).toString() : undefined;
+    }
+    return rows;
+  }
+
+  async retrieve(entitySet: string, id: string, select?: string[]): Promise<DataverseRow | null> {
+    const query = select && select.length > 0 ? `?$select=${select.join(',')}` : '';
+    const response = await this.readWithRetry('retrieve', `${this.baseUrl}${API_PATH}/${entitySet}(${id})${query}`, {});
+    if (response.status === 404) return null;
+    if (response.status !== 200) throw this.readError('retrieve', entitySet, response);
+    return JSON.parse(response.body) as DataverseRow;
+  }
+
+  private readError(kind: RequestKind, entitySet: string, response: RawResponse): Error {
+    const error = parseODataError(response.body, response.status);
+    return new Error(`Dataverse ${kind} ${entitySet} failed: HTTP ${response.status} ${error.code} ${error.message}`.trim());
+  }
+
+  private async readWithRetry(kind: RequestKind, url: string, headers: Record<string, string>): Promise<RawResponse> {
+    try {
+      return await pRetry(() => this.send(kind, 'GET', url, headers), this.retryOptions());
+    } catch (error) {
+      if (error instanceof TransientError) throw new Error(`Dataverse ${kind} failed after retries: ${error.message}`);
+      throw error;
+    }
+  }
+
+  // ---- one HTTP request: gate, concurrency, token, 429 and 401 handling ---------------------
+
+  private async send(kind: RequestKind, method: 'GET' | 'POST', url: string, extraHeaders: Record<string, string>, body?: string): Promise<RawResponse> {
+    await this.limiter.acquire();
+    try {
+      let refreshedToken = false;
+      const throttleStart = this.clock.now();
+      for (;;) {
+        const waited = await this.gate.wait();
+        if (waited > 0) this.metrics.throttleWait(waited);
+        if (this.clock.now() - throttleStart > this.opts.maxThrottleWaitMs) {
+          throw new TransientError(`still throttled after ${this.opts.maxThrottleWaitMs} ms`, 429);
+        }
+        let token: string;
+        try {
+          token = await this.tokens.getToken();
+        } catch (error) {
+          throw new DataverseAuthError(`cannot obtain a Dataverse token: ${(error as Error).message}`);
+        }
+        const sentAt = this.clock.now();
+        let response: RawResponse;
+        try {
+          const res = await request(url, {
+            method,
+            dispatcher: this.dispatcher,
+            headers: {
+              Authorization: `Bearer ${token}`,
+              Accept: 'application/json',
+              'OData-MaxVersion': '4.0',
+              'OData-Version': '4.0',
+              ...(method === 'GET' ? { 'If-None-Match': 'null' } : {}),
+              ...extraHeaders,
+            },
+            body,
+          });
+          response = { status: res.statusCode, headers: headerMap(res.headers), body: await res.body.text() };
+        } catch (error) {
+          this.metrics.request(kind, 'network');
+          throw new TransientError(`network error: ${(error as Error).message}`, 0);
+        }
+        this.metrics.request(kind, response.status);
+        const hint = Number(response.headers['x-ms-dop-hint']);
+        if (Number.isFinite(hint) && hint > 0) this.limiter.dopHint(hint);
+
+        if (response.status === 429) {
+          const waitMs = parseRetryAfter(response.headers['retry-after'], this.clock.now(), this.opts.defaultRetryAfterMs);
+          this.gate.pause(waitMs);
+          this.limiter.throttled(this.clock.now(), sentAt);
+          this.metrics.throttled();
+          this.logger.warn({ kind, retryAfterMs: waitMs, concurrency: this.limiter.limit, code: parseODataError(response.body, 429).code }, 'Dataverse throttled the client');
+          continue;
+        }
+        if (response.status === 401) {
+          if (refreshedToken) throw new DataverseAuthError('Dataverse rejected a freshly obtained token (401)');
+          refreshedToken = true;
+          this.tokens.invalidate();
+          continue;
+        }
+        if (response.status >= 500 && isTransientStatus(response.status, parseODataError(response.body, response.status))) {
+          throw new TransientError(`HTTP ${response.status}`, response.status);
+        }
+        this.limiter.healthy();
+        return response;
+      }
+    } finally {
+      this.limiter.release();
+    }
+  }
+}
