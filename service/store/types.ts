@@ -36,6 +36,11 @@ export interface StoredEvent {
   receivedAt: string; // ISO
   nextAttemptAt: string; // ISO
   firstUnmatchedAt: string | null; // ISO; start of the 30-day unmatched window
+  /** Added for admin listings and metrics (optional so hand-made test doubles need not set them). */
+  eventType?: string | null;
+  appliedAt?: string | null; // ISO
+  leaseOwner?: string | null;
+  leaseExpiresAt?: string | null; // ISO
 }
 
 export interface LeaseOptions {
@@ -73,8 +78,11 @@ export interface EventStore {
    * compliance first (priority), then oldest first. No event is leased to two owners at once.
    */
   lease(opts: LeaseOptions): Promise<StoredEvent[]>;
-  /** Records outcomes of leased events and frees their leases (only if still held by `owner`). */
-  complete(owner: string, outcomes: Outcome[]): Promise<void>;
+  /**
+   * Records outcomes of leased events and frees their leases — only for events whose lease `owner` still
+   * holds (not expired, not taken over). Returns how many outcomes were recorded (the rest were stale).
+   */
+  complete(owner: string, outcomes: Outcome[]): Promise<number>;
   /** Frees every lease held by `owner` (graceful shutdown). */
   releaseAll(owner: string): Promise<void>;
   counts(): Promise<StoreCounts>;

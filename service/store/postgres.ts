@@ -1,0 +1,387 @@
+/**
+ * PostgreSQL engine of the event store (pg Pool): for scale-out, several service processes share one
+ * queue. Leases are taken with `FOR UPDATE SKIP LOCKED`, so two processes never get the same event at
+ * once; outcomes are recorded only while the lease is still held. Every statement commits before its
+ * promise resolves (synchronous_commit as configured on the server; `on` by default).
+ */
+import pg from 'pg';
+import type { NormalizedEvent } from '../events.js';
+import {
+  assertState, checkOutcomes, isStoreId, lastOutcomePerId, parseNormalized, toNewEventRow, toRequeueRow,
+} from './rows.js';
+import type {
+  AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, StoreCounts, StoredEvent,
+} from './types.js';
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  /** Schema holding the tables (created by migrate()); null = the server's search_path (usually public). */
+  schema: string | null;
+  /** libpq `options` startup parameter, e.g. `-c search_path=crs`. */
+  options: string | null;
+  now?: () => Date;
+  poolSize?: number;
+}
+
+interface EventRow {
+  id: string; // bigint arrives as text
+  client_id: string;
+  dedup_key: string | null;
+  raw: string;
+  normalized: string | null;
+  state: EventState;
+  priority: number;
+  attempts: number;
+  last_error: string | null;
+  received_at: Date;
+  next_attempt_at: Date;
+  first_unmatched_at: Date | null;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  applied_at: Date | null;
+  event_type: string | null;
+}
+
+const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'events, response aggregates, key/value state',
+    // normalized is text, not jsonb: jsonb rejects \u0000 in strings, and bad input must never fail a write.
+    sql: `
+      CREATE TABLE crs_events (
+        id                 bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        client_id          text        NOT NULL,
+        dedup_key          text        UNIQUE,
+        raw                text        NOT NULL,
+        normalized         text,
+        state              text        NOT NULL CHECK (state IN ('pending','applied','ignored','unmatched','quarantined','deadLetter')),
+        priority           smallint    NOT NULL,
+        attempts           integer     NOT NULL DEFAULT 0,
+        last_error         text,
+        received_at        timestamptz NOT NULL,
+        next_attempt_at    timestamptz NOT NULL,
+        first_unmatched_at timestamptz,
+        lease_owner        text,
+        lease_expires_at   timestamptz,
+        applied_at         timestamptz,
+        event_type         text,
+        email              text,
+        bounce_kind        text
+      );
+      CREATE INDEX crs_events_due ON crs_events (priority, id) WHERE state IN ('pending','unmatched');
+      CREATE INDEX crs_events_state ON crs_events (state, id);
+      CREATE INDEX crs_events_lease_owner ON crs_events (lease_owner) WHERE lease_owner IS NOT NULL;
+      CREATE INDEX crs_events_bounces ON crs_events (client_id, email) WHERE event_type = 'bounce';
+      CREATE INDEX crs_events_applied_at ON crs_events (applied_at) WHERE applied_at IS NOT NULL;
+      CREATE TABLE crs_response_events (
+        response_key text NOT NULL,
+        event_key    text NOT NULL,
+        occurred_at  text COLLATE "C" NOT NULL,
+        PRIMARY KEY (response_key, event_key)
+      );
+      CREATE TABLE crs_kv (
+        key        text PRIMARY KEY,
+        value      text NOT NULL,
+        updated_at timestamptz NOT NULL
+      );
+    `,
+  },
+];
+
+/** Advisory lock namespaces (first key of the two-key form). */
+const LOCK_MIGRATE = 0x435253_01;
+const LOCK_AGGREGATE = 0x435253_02;
+
+const EVENT_COLUMNS =
+  'id, client_id, dedup_key, raw, normalized, state, priority, attempts, last_error, received_at, next_attempt_at, ' +
+  'first_unmatched_at, lease_owner, lease_expires_at, applied_at, event_type';
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    id: String(r.id),
+    clientId: r.client_id,
+    dedupKey: r.dedup_key,
+    raw: r.raw,
+    normalized: parseNormalized(r.normalized),
+    state: r.state,
+    priority: r.priority,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    receivedAt: r.received_at.toISOString(),
+    nextAttemptAt: r.next_attempt_at.toISOString(),
+    firstUnmatchedAt: iso(r.first_unmatched_at),
+    eventType: r.event_type,
+    appliedAt: iso(r.applied_at),
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: iso(r.lease_expires_at),
+  };
+}
+
+const byPriorityThenId = (a: StoredEvent, b: StoredEvent): number =>
+  a.priority - b.priority || (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0);
+
+export class PostgresEventStore implements EventStore {
+  readonly engine = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private readonly schema: string | null;
+  private readonly now: () => Date;
+  private closed = false;
+
+  constructor(opts: PostgresStoreOptions) {
+    this.schema = opts.schema;
+    this.now = opts.now ?? (() => new Date());
+    this.pool = new pg.Pool({
+      connectionString: opts.connectionString,
+      ...(opts.options ? { options: opts.options } : {}),
+      max: opts.poolSize ?? 10,
+      application_name: 'campaign-response-sync',
+    });
+    // An idle client losing its connection must not crash the process; the next query reports the problem.
+    this.pool.on('error', () => undefined);
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    if (this.closed) throw new Error('event store is closed');
+    return this.pool.query<R>(text, values);
+  }
+
+  private async inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('event store is closed');
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async migrate(): Promise<void> {
+    await this.inTransaction(async (c) => {
+      // One migrator per schema at a time, across processes; the lock ends with the transaction.
+      await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_MIGRATE, this.schema ?? '']);
+      if (this.schema) {
+        await c.query(`CREATE SCHEMA IF NOT EXISTS ${this.schema}`);
+        await c.query(`SET LOCAL search_path TO ${this.schema}`);
+      }
+      await c.query(`CREATE TABLE IF NOT EXISTS crs_schema_migrations (
+        version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+      const { rows } = await c.query<{ version: number }>('SELECT version FROM crs_schema_migrations');
+      const applied = new Set(rows.map((r) => r.version));
+      for (const m of MIGRATIONS) {
+        if (applied.has(m.version)) continue;
+        await c.query(m.sql);
+        await c.query('INSERT INTO crs_schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      }
+    });
+  }
+
+  async append(events: IncomingEvent[]): Promise<AppendResult> {
+    if (events.length === 0) return { accepted: 0, duplicates: 0, quarantined: 0 };
+    const rows = events.map(toNewEventRow);
+    const quarantined = rows.filter((r) => r.state === 'quarantined').length;
+    const now = this.now();
+    // One statement = one transaction; ON CONFLICT DO NOTHING also skips a repeat inside the same batch
+    // (rows are inserted in their input order, so the first occurrence is the one stored).
+    const { rowCount } = await this.query(
+      `INSERT INTO crs_events
+         (client_id, dedup_key, raw, normalized, state, priority, last_error, event_type, email, bounce_kind, received_at, next_attempt_at)
+       SELECT u.client_id, u.dedup_key, u.raw, u.normalized, u.state, u.priority, u.last_error, u.event_type, u.email, u.bounce_kind, $11, $11
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::text[])
+            WITH ORDINALITY AS u(client_id, dedup_key, raw, normalized, state, priority, last_error, event_type, email, bounce_kind, ord)
+       ORDER BY u.ord
+       ON CONFLICT (dedup_key) DO NOTHING`,
+      [
+        rows.map((r) => r.clientId), rows.map((r) => r.dedupKey), rows.map((r) => r.raw), rows.map((r) => r.normalized),
+        rows.map((r) => r.state), rows.map((r) => r.priority), rows.map((r) => r.lastError), rows.map((r) => r.eventType),
+        rows.map((r) => r.email), rows.map((r) => r.bounceKind), now,
+      ],
+    );
+    const inserted = rowCount ?? 0;
+    return { accepted: inserted - quarantined, duplicates: rows.length - inserted, quarantined };
+  }
+
+  async lease(opts: LeaseOptions): Promise<StoredEvent[]> {
+    const limit = Math.max(0, Math.floor(opts.limit));
+    if (limit === 0) return [];
+    const now = this.now();
+    const expires = new Date(now.getTime() + Math.max(0, opts.leaseMs));
+    // SKIP LOCKED: rows another process is leasing right now are passed over, not waited for; a row whose
+    // state changed meanwhile is re-checked against the WHERE clause after the lock (READ COMMITTED).
+    const { rows } = await this.query<EventRow>(
+      `WITH due AS (
+         SELECT id FROM crs_events
+         WHERE state IN ('pending','unmatched') AND next_attempt_at <= $1
+           AND (lease_expires_at IS NULL OR lease_expires_at <= $1)
+         ORDER BY priority, id
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED)
+       UPDATE crs_events e SET lease_owner = $3, lease_expires_at = $4, attempts = e.attempts + 1
+       FROM due WHERE e.id = due.id
+       RETURNING ${EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')}`,
+      [now, limit, opts.owner, expires],
+    );
+    return rows.map(toStoredEvent).sort(byPriorityThenId);
+  }
+
+  async complete(owner: string, outcomes: Outcome[]): Promise<number> {
+    checkOutcomes(outcomes);
+    const list = lastOutcomePerId(outcomes);
+    if (list.length === 0) return 0;
+    const now = this.now();
+    const { rowCount } = await this.query(
+      `UPDATE crs_events e SET
+         state = o.state,
+         last_error = o.error,
+         next_attempt_at = COALESCE(o.next_at, $5),
+         first_unmatched_at = CASE WHEN o.state = 'unmatched' THEN COALESCE(e.first_unmatched_at, $5) ELSE e.first_unmatched_at END,
+         applied_at = CASE WHEN o.state = 'applied' THEN $5 ELSE e.applied_at END,
+         lease_owner = NULL, lease_expires_at = NULL
+       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS o(id, state, error, next_at)
+       WHERE e.id = o.id AND e.lease_owner = $6 AND e.lease_expires_at > $5`,
+      [list.map((o) => o.id), list.map((o) => o.state), list.map((o) => o.error ?? null), list.map((o) => o.nextAttemptAt ?? null), now, owner],
+    );
+    return rowCount ?? 0;
+  }
+
+  async releaseAll(owner: string): Promise<void> {
+    await this.query('UPDATE crs_events SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = $1', [owner]);
+  }
+
+  async counts(): Promise<StoreCounts> {
+    const counts: StoreCounts = { received: 0, pending: 0, applied: 0, ignored: 0, unmatched: 0, quarantined: 0, deadLetter: 0 };
+    const { rows } = await this.query<{ state: EventState; n: string }>('SELECT state, count(*) AS n FROM crs_events GROUP BY state');
+    for (const { state, n } of rows) {
+      counts[state] = Number(n);
+      counts.received += Number(n);
+    }
+    return counts;
+  }
+
+  private async time(sql: string): Promise<Date | null> {
+    const { rows } = await this.query<{ t: Date | null }>(sql);
+    return rows[0]?.t ?? null;
+  }
+
+  async oldestPendingReceivedAt(): Promise<Date | null> {
+    return this.time("SELECT received_at AS t FROM crs_events WHERE state = 'pending' ORDER BY id LIMIT 1");
+  }
+
+  async lastReceivedAt(): Promise<Date | null> {
+    return this.time('SELECT received_at AS t FROM crs_events ORDER BY id DESC LIMIT 1');
+  }
+
+  async lastAppliedAt(): Promise<Date | null> {
+    return this.time('SELECT max(applied_at) AS t FROM crs_events WHERE applied_at IS NOT NULL');
+  }
+
+  async list(state: EventState, limit: number, offset = 0): Promise<StoredEvent[]> {
+    assertState(state);
+    const { rows } = await this.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM crs_events WHERE state = $1 ORDER BY id DESC LIMIT $2 OFFSET $3`,
+      [state, Math.max(0, Math.floor(limit)), Math.max(0, Math.floor(offset))],
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  async get(ids: string[]): Promise<StoredEvent[]> {
+    const wanted = ids.filter(isStoreId);
+    if (wanted.length === 0) return [];
+    const { rows } = await this.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM crs_events WHERE id = ANY($1::bigint[]) ORDER BY id`,
+      [wanted],
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  async requeue(items: { id: string; normalized?: NormalizedEvent; quarantineReason?: string }[]): Promise<number> {
+    const rows = items.filter((i) => isStoreId(i.id)).map(toRequeueRow);
+    if (rows.length === 0) return 0;
+    const now = this.now();
+    return this.inTransaction(async (c) => {
+      let requeued = 0;
+      for (const row of rows) {
+        if (row.dedupKey !== null) {
+          const other = await c.query<{ id: string }>('SELECT id FROM crs_events WHERE dedup_key = $1 AND id <> $2', [row.dedupKey, row.id]);
+          if (other.rows[0]) {
+            // The re-derived event is one we already hold under another id (R9): it must not run twice.
+            await c.query(
+              `UPDATE crs_events SET state = 'ignored', last_error = $2, lease_owner = NULL, lease_expires_at = NULL WHERE id = $1`,
+              [row.id, `replay: duplicate of event ${other.rows[0].id}`],
+            );
+            continue;
+          }
+        }
+        const r = await c.query(
+          `UPDATE crs_events SET
+             dedup_key = $2, normalized = $3, state = $4, priority = $5, last_error = $6, event_type = $7, email = $8,
+             bounce_kind = $9, attempts = 0, next_attempt_at = $10, first_unmatched_at = NULL,
+             lease_owner = NULL, lease_expires_at = NULL
+           WHERE id = $1`,
+          [row.id, row.dedupKey, row.normalized, row.state, row.priority, row.lastError, row.eventType, row.email, row.bounceKind, now],
+        );
+        requeued += r.rowCount ?? 0;
+      }
+      return requeued;
+    });
+  }
+
+  async countBounces(clientId: string, email: string): Promise<{ hard: number; soft: number }> {
+    const { rows } = await this.query<{ kind: string | null; n: string }>(
+      `SELECT bounce_kind AS kind, count(*) AS n FROM crs_events
+       WHERE client_id = $1 AND email = $2 AND event_type = 'bounce' AND state <> 'quarantined' GROUP BY bounce_kind`,
+      [clientId, email.toLowerCase()],
+    );
+    const result = { hard: 0, soft: 0 };
+    for (const { kind, n } of rows) if (kind === 'hard' || kind === 'soft') result[kind] = Number(n);
+    return result;
+  }
+
+  async addToAggregate(responseKey: string, eventKey: string, occurredAt: string): Promise<{ count: number; firstAt: string; lastAt: string }> {
+    // Serialized per response key, so concurrent callers see each other's events (counts only grow in commit order).
+    return this.inTransaction(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_AGGREGATE, responseKey]);
+      await c.query(
+        `INSERT INTO crs_response_events (response_key, event_key, occurred_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+        [responseKey, eventKey, occurredAt],
+      );
+      const { rows } = await c.query<{ n: string; first: string; last: string }>(
+        'SELECT count(*) AS n, min(occurred_at) AS first, max(occurred_at) AS last FROM crs_response_events WHERE response_key = $1',
+        [responseKey],
+      );
+      const r = rows[0]!;
+      return { count: Number(r.n), firstAt: r.first, lastAt: r.last };
+    });
+  }
+
+  async getState(key: string): Promise<string | null> {
+    const { rows } = await this.query<{ value: string }>('SELECT value FROM crs_kv WHERE key = $1', [key]);
+    return rows[0]?.value ?? null;
+  }
+
+  async setState(key: string, value: string): Promise<void> {
+    await this.query(
+      `INSERT INTO crs_kv (key, value, updated_at) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+      [key, value, this.now()],
+    );
+  }
+
+  async ping(): Promise<void> {
+    // A committed write: fails on a read-only standby or a full disk, not only on a lost connection.
+    await this.setState('crs.store.ping', this.now().toISOString());
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Engine-independent pieces of the event store: how an incoming element becomes a row, and how
+ * outcomes and replays are validated. Pure functions; both engines (sqlite.ts, postgres.ts) use them.
+ */
+import { priorityOf } from '../events.js';
+import type { NormalizedEvent } from '../events.js';
+import { EVENT_STATES } from './types.js';
+import type { EventState, IncomingEvent, Outcome } from './types.js';
+
+/** The column values of a new event row (times are added by the engine). */
+export interface NewEventRow {
+  clientId: string;
+  /** NULL for quarantined elements: they are always stored, never deduplicated. */
+  dedupKey: string | null;
+  raw: string;
+  /** JSON text of the normalized event, or null when quarantined. */
+  normalized: string | null;
+  state: 'pending' | 'quarantined';
+  priority: number;
+  lastError: string | null;
+  eventType: string | null;
+  /** Lower-cased, for countBounces. */
+  email: string | null;
+  /** hard / soft for bounces (countBounces reads a column, not JSON). */
+  bounceKind: string | null;
+}
+
+/** Priority of a quarantined element: it is never leased, the value only keeps the column NOT NULL. */
+const QUARANTINE_PRIORITY = priorityOf(undefined);
+
+export function toNewEventRow(event: IncomingEvent): NewEventRow {
+  const n = event.normalized;
+  if (event.quarantineReason !== undefined || n === undefined) {
+    return {
+      clientId: event.clientId,
+      dedupKey: null,
+      raw: event.raw,
+      normalized: null,
+      state: 'quarantined',
+      priority: QUARANTINE_PRIORITY,
+      lastError: event.quarantineReason ?? 'not normalized',
+      eventType: null,
+      email: null,
+      bounceKind: null,
+    };
+  }
+  return {
+    clientId: event.clientId,
+    dedupKey: n.key,
+    raw: event.raw,
+    normalized: JSON.stringify(n),
+    state: 'pending',
+    priority: priorityOf(n.type),
+    lastError: null,
+    eventType: n.type,
+    email: n.email ? n.email.toLowerCase() : null,
+    bounceKind: n.bounceKind ?? null,
+  };
+}
+
+/** The row values a replay (requeue) writes: pending with a new normalized form, or quarantined. */
+export interface RequeueRow {
+  id: string;
+  dedupKey: string | null;
+  normalized: string | null;
+  state: 'pending' | 'quarantined';
+  priority: number;
+  lastError: string | null;
+  eventType: string | null;
+  email: string | null;
+  bounceKind: string | null;
+}
+
+export function toRequeueRow(item: { id: string; normalized?: NormalizedEvent; quarantineReason?: string }): RequeueRow {
+  const { dedupKey, normalized, state, priority, lastError, eventType, email, bounceKind } = toNewEventRow({
+    clientId: '',
+    raw: '',
+    ...(item.normalized ? { normalized: item.normalized } : {}),
+    ...(item.quarantineReason !== undefined ? { quarantineReason: item.quarantineReason } : {}),
+  });
+  return { id: item.id, dedupKey, normalized, state, priority, lastError, eventType, email, bounceKind };
+}
+
+/** Store ids are decimal sequence numbers; anything else cannot name a stored event. */
+export function isStoreId(id: string): boolean {
+  return /^[1-9][0-9]{0,17}$/.test(id);
+}
+
+const STATES: ReadonlySet<string> = new Set(EVENT_STATES);
+
+export function assertState(state: string): asserts state is EventState {
+  if (!STATES.has(state)) throw new Error(`unknown event state "${state}" (expected one of ${EVENT_STATES.join(', ')})`);
+}
+
+/** Validates outcomes before any write, so one bad outcome cannot leave a batch half recorded. */
+export function checkOutcomes(outcomes: Outcome[]): void {
+  for (const o of outcomes) {
+    assertState(o.state);
+    if (o.nextAttemptAt !== undefined && Number.isNaN(o.nextAttemptAt.getTime())) {
+      throw new Error(`outcome for event ${o.id}: nextAttemptAt is not a valid date`);
+    }
+  }
+}
+
+/** Last outcome per id wins (a worker reporting one event twice in a batch must not fail the batch). */
+export function lastOutcomePerId(outcomes: Outcome[]): Outcome[] {
+  const byId = new Map<string, Outcome>();
+  for (const o of outcomes) if (isStoreId(o.id)) byId.set(o.id, o);
+  return [...byId.values()];
+}
+
+export function parseNormalized(text: string | null): NormalizedEvent | null {
+  return text === null ? null : (JSON.parse(text) as NormalizedEvent);
+}
