@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '../../service/events.js';
 import type { NormalizedEvent } from '../../service/events.js';
 import { ALIASES, MAX_FIELD_LENGTH, dedupKey, normalizeEvent, parseOccurredAt } from '../../service/ingest/normalize.js';
+import type { NormalizeContext } from '../../service/ingest/normalize.js';
 
-const ctx = { pathClientId: '1234', origin: 'webhook' as const };
+const ctx: NormalizeContext = { pathClientId: '1234', origin: 'webhook' };
 const base = { type: 'open', mailingId: 555, recipientId: 'Max@Example.com', timestamp: '2026-11-26T10:00:00.789Z' };
 
 function ok(raw: unknown, c = ctx): NormalizedEvent {
@@ -334,7 +335,7 @@ describe('dedup key (R9)', () => {
     expect(a.key).toBe(b.key);
   });
 
-  it.each([
+  it.each<[string, Partial<Parameters<typeof dedupKey>[0]>]>([
     ['client', { clientId: '999' }],
     ['type', { type: 'sent' }],
     ['mailing', { mailingId: '6' }],
