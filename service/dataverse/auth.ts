@@ -5,7 +5,7 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
+import { ConfidentialClientApplication, LogLevel, type Configuration, type INetworkModule } from '@azure/msal-node';
 
 export interface TokenProvider {
   /** A bearer token for the Dataverse environment (cached until near expiry). */
@@ -63,6 +63,8 @@ export interface MsalSettings {
   /** Refresh this long before expiry. */
   refreshMarginMs?: number;
   now?: () => number;
+  /** Unit tests only: msal's HTTP transport (production uses msal's own https client). */
+  networkClient?: INetworkModule;
 }
 
 const MICROSOFT_AUTHORITY_HOSTS = new Set([
@@ -100,7 +102,10 @@ export function msalConfiguration(settings: MsalSettings): Configuration {
   return {
     auth,
     // Never let msal log tokens or personal data; errors only.
-    system: { loggerOptions: { piiLoggingEnabled: false, logLevel: LogLevel.Error, loggerCallback: () => undefined } },
+    system: {
+      loggerOptions: { piiLoggingEnabled: false, logLevel: LogLevel.Error, loggerCallback: () => undefined },
+      ...(settings.networkClient ? { networkClient: settings.networkClient } : {}),
+    },
   };
 }
 
