@@ -128,6 +128,7 @@ export class PostgresEventStore implements EventStore {
   private readonly schema: string | null;
   private readonly now: () => Date;
   private closed = false;
+  private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(opts: PostgresStoreOptions) {
     this.schema = opts.schema;
@@ -142,13 +143,25 @@ export class PostgresEventStore implements EventStore {
     this.pool.on('error', () => undefined);
   }
 
-  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
-    if (this.closed) throw new Error('event store is closed');
-    return this.pool.query<R>(text, values);
+  /** Work started before close() finishes before the pool ends (an accepted append is never cut off). */
+  private track<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('event store is closed'));
+    const p = work();
+    this.inflight.add(p);
+    const done = () => this.inflight.delete(p);
+    p.then(done, done);
+    return p;
   }
 
-  private async inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    if (this.closed) throw new Error('event store is closed');
+  private query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> {
+    return this.track(() => this.pool.query<R>(text, values));
+  }
+
+  private inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.track(() => this.transaction(fn));
+  }
+
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -382,6 +395,7 @@ export class PostgresEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.allSettled([...this.inflight]);
     await this.pool.end();
   }
 }

@@ -1,0 +1,438 @@
+/**
+ * The event store conformance suite: one set of behaviours, run against every engine
+ * (store-sqlite.test.ts, store-postgres.test.ts). Time is a fake clock, so lease expiry and
+ * retry times are exact, not waited for.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { priorityOf } from '../../service/events.js';
+import type { EventType, NormalizedEvent } from '../../service/events.js';
+import type { EventStore, IncomingEvent } from '../../service/store/types.js';
+
+export class FakeClock {
+  private t = Date.parse('2026-11-26T10:00:00.000Z');
+  readonly now = (): Date => new Date(this.t);
+  advance(ms: number): void {
+    this.t += ms;
+  }
+  iso(): string {
+    return new Date(this.t).toISOString();
+  }
+}
+
+export interface EngineHarness {
+  /** Opens a fresh, empty, migrated store using `clock`. */
+  open(clock: FakeClock): Promise<EventStore>;
+  /** Opens a second handle on the SAME store as the last open() (another connection / process view). */
+  reopen(clock: FakeClock): Promise<EventStore>;
+  /** Versions recorded in crs_schema_migrations of the last open()ed store. */
+  migrationVersions(): Promise<number[]>;
+}
+
+export function normalized(key: string, type: EventType = 'open', extra: Partial<NormalizedEvent> = {}): NormalizedEvent {
+  return {
+    key, type, clientId: '100', occurredAt: '2026-11-26T09:00:00Z', origin: 'webhook',
+    recipientId: 'a@example.com', email: 'a@example.com', mailingId: '42', ...extra,
+  };
+}
+
+export function incoming(key: string, type: EventType = 'open', extra: Partial<NormalizedEvent> = {}): IncomingEvent {
+  const n = normalized(key, type, extra);
+  return { clientId: n.clientId, raw: JSON.stringify({ id: key, type, email: n.email }), normalized: n };
+}
+
+export function quarantinedElement(raw: string, reason = 'missing timestamp'): IncomingEvent {
+  return { clientId: '100', raw, quarantineReason: reason };
+}
+
+export function describeEventStoreConformance(engine: 'sqlite' | 'postgres', harness: EngineHarness): void {
+  describe(`EventStore conformance: ${engine}`, () => {
+    const opened: EventStore[] = [];
+    let clock: FakeClock;
+
+    async function fresh(): Promise<EventStore> {
+      clock = new FakeClock();
+      const store = await harness.open(clock);
+      opened.push(store);
+      return store;
+    }
+    async function second(): Promise<EventStore> {
+      const store = await harness.reopen(clock);
+      opened.push(store);
+      return store;
+    }
+
+    afterEach(async () => {
+      for (const s of opened.splice(0)) await s.close();
+    });
+
+    describe('migrate', () => {
+      it('reports its engine and records schema version 1 once, however often it runs', async () => {
+        const store = await fresh();
+        expect(store.engine).toBe(engine);
+        await store.append([incoming('k1')]);
+        await store.migrate();
+        await Promise.all([store.migrate(), store.migrate()]);
+        const other = await second(); // opening runs migrate again
+        await other.migrate();
+        expect(await harness.migrationVersions()).toEqual([1]);
+        expect((await store.counts()).pending).toBe(1);
+      });
+    });
+
+    describe('append', () => {
+      it('returns an empty result for no events', async () => {
+        const store = await fresh();
+        expect(await store.append([])).toEqual({ accepted: 0, duplicates: 0, quarantined: 0 });
+        expect((await store.counts()).received).toBe(0);
+      });
+
+      it('counts accepted, duplicates within one call and quarantined elements', async () => {
+        const store = await fresh();
+        const result = await store.append([
+          incoming('k1'), incoming('k2', 'unsubscribe'), incoming('k1'), quarantinedElement('{"x":1}'), incoming('k2', 'unsubscribe'),
+        ]);
+        expect(result).toEqual({ accepted: 2, duplicates: 2, quarantined: 1 });
+        expect(await store.counts()).toEqual({ received: 3, pending: 2, applied: 0, ignored: 0, unmatched: 0, quarantined: 1, deadLetter: 0 });
+      });
+
+      it('counts a key already stored by an earlier call as duplicate, also when calls run concurrently', async () => {
+        const store = await fresh();
+        expect(await store.append([incoming('k1')])).toEqual({ accepted: 1, duplicates: 0, quarantined: 0 });
+        expect(await store.append([incoming('k1'), incoming('k3')])).toEqual({ accepted: 1, duplicates: 1, quarantined: 0 });
+        const [a, b] = await Promise.all([store.append([incoming('k9'), incoming('k1')]), store.append([incoming('k9')])]);
+        expect(a.accepted + b.accepted).toBe(1);
+        expect(a.duplicates + b.duplicates).toBe(2);
+        expect((await store.counts()).received).toBe(3);
+      });
+
+      it('stores every quarantined element, even the same raw text twice', async () => {
+        const store = await fresh();
+        await store.append([quarantinedElement('{"a":1}', 'first')]);
+        await store.append([quarantinedElement('{"a":1}', 'second')]);
+        const list = await store.list('quarantined', 10);
+        expect(list.map((e) => [e.raw, e.lastError, e.dedupKey, e.normalized])).toEqual([
+          ['{"a":1}', 'second', null, null],
+          ['{"a":1}', 'first', null, null],
+        ]);
+      });
+
+      it('keeps the raw text exactly and stores every documented field', async () => {
+        const store = await fresh();
+        const raw = ' {"type":"OPEN",  "email":"Ä@Example.com", "note":"日本\\u0000"} ';
+        const n = normalized('k1', 'bounce', { email: 'ä@example.com', bounceKind: 'hard', reason: 'x\u0000y' });
+        await store.append([{ clientId: '100', raw, normalized: n }]);
+        const [e] = await store.list('pending', 1);
+        expect(e).toMatchObject({
+          clientId: '100', dedupKey: 'k1', raw, normalized: n, state: 'pending', priority: priorityOf('bounce'),
+          attempts: 0, lastError: null, receivedAt: clock.iso(), nextAttemptAt: clock.iso(), firstUnmatchedAt: null,
+          eventType: 'bounce', appliedAt: null, leaseOwner: null, leaseExpiresAt: null,
+        });
+        expect(e!.id).toMatch(/^[1-9][0-9]*$/);
+      });
+
+      it('has committed when the promise resolves: another connection sees the events', async () => {
+        const store = await fresh();
+        await store.append([incoming('k1'), quarantinedElement('{')]);
+        const other = await second();
+        expect((await other.counts()).received).toBe(2);
+      });
+    });
+
+    describe('lease', () => {
+      it('hands out compliance events first, then oldest first, up to the limit, counting attempts', async () => {
+        const store = await fresh();
+        await store.append([incoming('o1', 'open'), incoming('c1', 'click'), incoming('u1', 'unsubscribe'), incoming('o2', 'open'),
+          incoming('b1', 'bounce'), quarantinedElement('{}')]);
+        const leased = await store.lease({ owner: 'w1', limit: 3, leaseMs: 30_000 });
+        expect(leased.map((e) => e.dedupKey)).toEqual(['u1', 'b1', 'o1']);
+        const expiry = new Date(clock.now().getTime() + 30_000).toISOString();
+        for (const e of leased) expect(e).toMatchObject({ attempts: 1, leaseOwner: 'w1', leaseExpiresAt: expiry });
+        const rest = await store.lease({ owner: 'w2', limit: 10, leaseMs: 30_000 });
+        expect(rest.map((e) => e.dedupKey)).toEqual(['c1', 'o2']); // never the quarantined element, never w1's
+        expect(await store.lease({ owner: 'w3', limit: 10, leaseMs: 30_000 })).toEqual([]);
+        expect(await store.lease({ owner: 'w3', limit: 0, leaseMs: 30_000 })).toEqual([]);
+      });
+
+      it('hands an event out again only after its lease expired, with attempts counted', async () => {
+        const store = await fresh();
+        await store.append([incoming('k1')]);
+        await store.lease({ owner: 'w1', limit: 10, leaseMs: 1_000 });
+        clock.advance(999);
+        expect(await store.lease({ owner: 'w2', limit: 10, leaseMs: 1_000 })).toEqual([]);
+        clock.advance(1);
+        const again = await store.lease({ owner: 'w2', limit: 10, leaseMs: 1_000 });
+        expect(again.map((e) => [e.dedupKey, e.leaseOwner, e.attempts])).toEqual([['k1', 'w2', 2]]);
+      });
+
+      it('leases unmatched and retried events only when their next attempt is due', async () => {
+        const store = await fresh();
+        await store.append([incoming('u'), incoming('p')]);
+        const [u, p] = await store.lease({ owner: 'w1', limit: 10, leaseMs: 60_000 });
+        const inOneHour = new Date(clock.now().getTime() + 3_600_000);
+        const inTwoHours = new Date(clock.now().getTime() + 7_200_000);
+        await store.complete('w1', [
+          { id: u!.id, state: 'unmatched', error: 'no contact or lead', nextAttemptAt: inOneHour },
+          { id: p!.id, state: 'pending', error: 'HTTP 503', nextAttemptAt: inTwoHours },
+        ]);
+        expect(await store.lease({ owner: 'w1', limit: 10, leaseMs: 60_000 })).toEqual([]);
+        clock.advance(3_600_000);
+        const due = await store.lease({ owner: 'w1', limit: 10, leaseMs: 60_000 });
+        expect(due.map((e) => [e.dedupKey, e.state, e.attempts])).toEqual([['u', 'unmatched', 2]]);
+        await store.complete('w1', [{ id: due[0]!.id, state: 'applied' }]);
+        clock.advance(3_600_000);
+        expect((await store.lease({ owner: 'w1', limit: 10, leaseMs: 60_000 })).map((e) => [e.dedupKey, e.state, e.lastError]))
+          .toEqual([['p', 'pending', 'HTTP 503']]);
+      });
+
+      it('never hands one event to two concurrent callers', async () => {
+        const store = await fresh();
+        await store.append(Array.from({ length: 60 }, (_, i) => incoming(`k${i}`, i % 3 === 0 ? 'unsubscribe' : 'open')));
+        const other = await second();
+        const batches = await Promise.all([
+          store.lease({ owner: 'a', limit: 20, leaseMs: 60_000 }), other.lease({ owner: 'b', limit: 20, leaseMs: 60_000 }),
+          store.lease({ owner: 'c', limit: 20, leaseMs: 60_000 }), other.lease({ owner: 'd', limit: 20, leaseMs: 60_000 }),
+        ]);
+        const ids = batches.flat().map((e) => e.id);
+        expect(ids).toHaveLength(60);
+        expect(new Set(ids).size).toBe(60);
+      });
+    });
+
+    describe('complete', () => {
+      it('records each outcome state, frees the lease and returns how many were recorded', async () => {
+        const store = await fresh();
+        await store.append(['a', 'i', 'd', 'q'].map((k) => incoming(k)));
+        const leased = await store.lease({ owner: 'w1', limit: 10, leaseMs: 60_000 });
+        const id = (k: string) => leased.find((e) => e.dedupKey === k)!.id;
+        clock.advance(5_000);
+        const n = await store.complete('w1', [
+          { id: id('a'), state: 'applied' },
+          { id: id('i'), state: 'ignored', error: 'not a campaign-management mailing' },
+          { id: id('d'), state: 'deadLetter', error: 'unmatched for 30 days' },
+          { id: id('q'), state: 'quarantined', error: 'mapping rejected' },
+        ]);
+        expect(n).toBe(4);
+        const byKey = new Map((await store.get(leased.map((e) => e.id))).map((e) => [e.dedupKey, e]));
+        expect(byKey.get('a')).toMatchObject({ state: 'applied', appliedAt: clock.iso(), lastError: null, leaseOwner: null, leaseExpiresAt: null });
+        expect(byKey.get('i')).toMatchObject({ state: 'ignored', lastError: 'not a campaign-management mailing', appliedAt: null, leaseOwner: null });
+        expect(byKey.get('d')).toMatchObject({ state: 'deadLetter', lastError: 'unmatched for 30 days' });
+        expect(byKey.get('q')).toMatchObject({ state: 'quarantined', lastError: 'mapping rejected' });
+        expect(await store.counts()).toMatchObject({ received: 4, pending: 0, applied: 1, ignored: 1, deadLetter: 1, quarantined: 1 });
+        expect(await store.lease({ owner: 'w2', limit: 10, leaseMs: 60_000 })).toEqual([]);
+      });
+
+      it('sets firstUnmatchedAt the first time an event becomes unmatched and keeps it on later retries', async () => {
+        const store = await fresh();
+        await store.append([incoming('k1')]);
+        const [e] = await store.lease({ owner: 'w1', limit: 1, leaseMs: 60_000 });
+        const firstAt = clock.iso();
+        await store.complete('w1', [{ id: e!.id, state: 'unmatched', error: 'no match' }]);
+        clock.advance(86_400_000);
+        const [again] = await store.lease({ owner: 'w1', limit: 1, leaseMs: 60_000 });
+        expect(again).toMatchObject({ id: e!.id, state: 'unmatched', firstUnmatchedAt: firstAt, attempts: 2 });
+        await store.complete('w1', [{ id: e!.id, state: 'unmatched', error: 'still no match' }]);
+        const [stored] = await store.get([e!.id]);
+        expect(stored).toMatchObject({ state: 'unmatched', firstUnmatchedAt: firstAt, lastError: 'still no match', nextAttemptAt: clock.iso() });
+        expect((await store.counts()).unmatched).toBe(1);
+      });
+
+      it('ignores a stale owner whose lease expired and was taken over', async () => {
+        const store = await fresh();
+        await store.append([incoming('k1')]);
+        const [e] = await store.lease({ owner: 'slow', limit: 1, leaseMs: 1_000 });
+        clock.advance(2_000);
+        await store.lease({ owner: 'fast', limit: 1, leaseMs: 60_000 });
+        expect(await store.complete('slow', [{ id: e!.id, state: 'applied' }])).toBe(0);
+        const [mid] = await store.get([e!.id]);
+        expect(mid).toMatchObject({ state: 'pending', leaseOwner: 'fast', appliedAt: null });
+        expect(await store.complete('fast', [{ id: e!.id, state: 'ignored' }])).toBe(1);
+        expect((await store.get([e!.id]))[0]!.state).toBe('ignored');
+      });
+
+      it('ignores an owner whose lease expired even before anyone took it over, and outcomes for unleased or unknown events', async () => {
+        const store = await fresh();
+        await store.append([incoming('k1'), incoming('k2')]);
+        const [e1] = await store.lease({ owner: 'w1', limit: 1, leaseMs: 1_000 });
+        const [k2] = await store.list('pending', 1); // newest first: k2, never leased
+        clock.advance(1_000);
+        expect(await store.complete('w1', [{ id: e1!.id, state: 'applied' }, { id: k2!.id, state: 'applied' }, { id: '999999', state: 'applied' }, { id: 'x', state: 'applied' }])).toBe(0);
+        expect((await store.counts()).pending).toBe(2);
+      });
+
+      it('rejects an unknown state before writing anything', async () => {
+        const store = await fresh();
+        await store.append([incoming('k1'), incoming('k2')]);
+        const [a, b] = await store.lease({ owner: 'w1', limit: 2, leaseMs: 60_000 });
+        await expect(store.complete('w1', [{ id: a!.id, state: 'applied' }, { id: b!.id, state: 'done' as never }]))
+          .rejects.toThrow(/unknown event state "done"/);
+        expect((await store.counts()).applied).toBe(0);
+      });
+    });
+
+    describe('releaseAll', () => {
+      it("frees only that owner's leases, making the events leasable again", async () => {
+        const store = await fresh();
+        await store.append([incoming('k1'), incoming('k2'), incoming('k3')]);
+        await store.lease({ owner: 'w1', limit: 2, leaseMs: 60_000 });
+        await store.lease({ owner: 'w2', limit: 1, leaseMs: 60_000 });
+        await store.releaseAll('w1');
+        const again = await store.lease({ owner: 'w3', limit: 10, leaseMs: 60_000 });
+        expect(again.map((e) => e.dedupKey)).toEqual(['k1', 'k2']);
+        expect(await store.complete('w1', again.map((e) => ({ id: e.id, state: 'applied' as const })))).toBe(0);
+      });
+    });
+
+    describe('status queries', () => {
+      it('answers zeros and nulls on an empty store', async () => {
+        const store = await fresh();
+        expect(await store.counts()).toEqual({ received: 0, pending: 0, applied: 0, ignored: 0, unmatched: 0, quarantined: 0, deadLetter: 0 });
+        expect(await store.oldestPendingReceivedAt()).toBeNull();
+        expect(await store.lastReceivedAt()).toBeNull();
+        expect(await store.lastAppliedAt()).toBeNull();
+        expect(await store.list('deadLetter', 10)).toEqual([]);
+        expect(await store.get([])).toEqual([]);
+      });
+
+      it('reports oldest pending, last received and last applied times', async () => {
+        const store = await fresh();
+        const t0 = clock.now();
+        await store.append([incoming('k1')]);
+        clock.advance(60_000);
+        const t1 = clock.now();
+        await store.append([incoming('k2'), quarantinedElement('{}')]);
+        expect(await store.oldestPendingReceivedAt()).toEqual(t0);
+        expect(await store.lastReceivedAt()).toEqual(t1);
+        const [first] = await store.lease({ owner: 'w', limit: 1, leaseMs: 60_000 });
+        clock.advance(1_000);
+        await store.complete('w', [{ id: first!.id, state: 'applied' }]);
+        expect(await store.lastAppliedAt()).toEqual(clock.now());
+        expect(await store.oldestPendingReceivedAt()).toEqual(t1);
+      });
+
+      it('lists a state newest first with limit and offset, and gets events by id', async () => {
+        const store = await fresh();
+        await store.append(Array.from({ length: 5 }, (_, i) => incoming(`k${i}`)));
+        const all = await store.list('pending', 10);
+        expect(all.map((e) => e.dedupKey)).toEqual(['k4', 'k3', 'k2', 'k1', 'k0']);
+        expect((await store.list('pending', 2, 1)).map((e) => e.dedupKey)).toEqual(['k3', 'k2']);
+        expect(await store.list('applied', 10)).toEqual([]);
+        await expect(store.list('bogus' as never, 10)).rejects.toThrow(/unknown event state/);
+        const got = await store.get([all[0]!.id, all[4]!.id, '424242', 'not-an-id', '-1']);
+        expect(got.map((e) => e.dedupKey)).toEqual(['k0', 'k4']); // ordered by id
+      });
+    });
+
+    describe('requeue (replay)', () => {
+      it('makes events pending again with the new normalized form, fresh attempts and no lease', async () => {
+        const store = await fresh();
+        await store.append([incoming('k1', 'open')]);
+        const [e] = await store.lease({ owner: 'w1', limit: 1, leaseMs: 60_000 });
+        await store.complete('w1', [{ id: e!.id, state: 'unmatched', error: 'no match' }]);
+        clock.advance(10_000);
+        const [leasedAgain] = await store.lease({ owner: 'w1', limit: 1, leaseMs: 60_000 });
+        clock.advance(1_000);
+        const renormalized = normalized('k1', 'unsubscribe', { email: 'B@Example.com', reason: 'mapping fix' });
+        expect(await store.requeue([{ id: leasedAgain!.id, normalized: renormalized }])).toBe(1);
+        const [stored] = await store.get([e!.id]);
+        expect(stored).toMatchObject({
+          state: 'pending', normalized: renormalized, priority: priorityOf('unsubscribe'), eventType: 'unsubscribe', attempts: 0,
+          lastError: null, firstUnmatchedAt: null, nextAttemptAt: clock.iso(), leaseOwner: null, leaseExpiresAt: null,
+        });
+        // the worker that held the lease before the replay cannot overwrite the replayed event
+        expect(await store.complete('w1', [{ id: e!.id, state: 'applied' }])).toBe(0);
+        expect((await store.lease({ owner: 'w2', limit: 1, leaseMs: 60_000 })).map((x) => x.id)).toEqual([e!.id]);
+      });
+
+      it('quarantines with the new reason, and un-quarantines a fixed element', async () => {
+        const store = await fresh();
+        await store.append([incoming('k1'), quarantinedElement('{"type":"opn"}', 'unknown type "opn"')]);
+        const [q] = await store.list('quarantined', 1);
+        const [p] = await store.list('pending', 1);
+        expect(await store.requeue([
+          { id: p!.id, quarantineReason: 'missing timestamp (new mapping)' },
+          { id: q!.id, normalized: normalized('k2', 'open') },
+        ])).toBe(2);
+        const [nowQuarantined, nowPending] = await store.get([p!.id, q!.id]);
+        expect(nowQuarantined).toMatchObject({ state: 'quarantined', lastError: 'missing timestamp (new mapping)', normalized: null, dedupKey: null });
+        expect(nowPending).toMatchObject({ state: 'pending', dedupKey: 'k2', raw: '{"type":"opn"}', lastError: null });
+        // the fixed element now deduplicates later deliveries of the same event
+        expect(await store.append([incoming('k2'), incoming('k1')])).toEqual({ accepted: 1, duplicates: 1, quarantined: 0 });
+      });
+
+      it('marks a replayed event that turns out to be a duplicate of another stored event as ignored', async () => {
+        const store = await fresh();
+        await store.append([incoming('k1'), quarantinedElement('{"late":true}')]);
+        const [q] = await store.list('quarantined', 1);
+        const [original] = await store.list('pending', 1);
+        expect(await store.requeue([{ id: q!.id, normalized: normalized('k1') }])).toBe(0);
+        const [dup] = await store.get([q!.id]);
+        expect(dup).toMatchObject({ state: 'ignored', lastError: `replay: duplicate of event ${original!.id}`, dedupKey: null });
+        expect(await store.requeue([{ id: '987654', normalized: normalized('zz') }, { id: 'bad', normalized: normalized('zz') }])).toBe(0);
+      });
+    });
+
+    describe('countBounces', () => {
+      it('counts distinct hard and soft bounces of one address in one client, case-insensitively', async () => {
+        const store = await fresh();
+        await store.append([
+          incoming('b1', 'bounce', { email: 'x@example.com', bounceKind: 'hard' }),
+          incoming('b2', 'bounce', { email: 'X@Example.com', bounceKind: 'hard' }),
+          incoming('b2', 'bounce', { email: 'x@example.com', bounceKind: 'hard' }), // duplicate delivery
+          incoming('b3', 'bounce', { email: 'x@example.com', bounceKind: 'soft' }),
+          incoming('b4', 'bounce', { email: 'x@example.com', bounceKind: 'soft', clientId: '200' }),
+          { ...incoming('b5', 'bounce', { email: 'x@example.com', bounceKind: 'soft' }), clientId: '200' },
+          incoming('b6', 'bounce', { email: 'y@example.com', bounceKind: 'hard' }),
+          incoming('o1', 'open', { email: 'x@example.com' }),
+          incoming('ob', 'outbounce', { email: 'x@example.com' }),
+          quarantinedElement('{"type":"bounce","email":"x@example.com"}'),
+        ]);
+        expect(await store.countBounces('100', 'X@EXAMPLE.COM')).toEqual({ hard: 2, soft: 1 });
+        // the envelope's client (the webhook URL path) decides, as for every stored event
+        expect(await store.countBounces('200', 'x@example.com')).toEqual({ hard: 0, soft: 2 });
+        expect(await store.countBounces('100', 'nobody@example.com')).toEqual({ hard: 0, soft: 0 });
+      });
+    });
+
+    describe('addToAggregate', () => {
+      it('is idempotent per (response, event) and returns count, first and last occurrence', async () => {
+        const store = await fresh();
+        expect(await store.addToAggregate('r1', 'e1', '2026-11-26T10:00:00Z')).toEqual({ count: 1, firstAt: '2026-11-26T10:00:00Z', lastAt: '2026-11-26T10:00:00Z' });
+        expect(await store.addToAggregate('r1', 'e2', '2026-11-25T08:00:00Z')).toEqual({ count: 2, firstAt: '2026-11-25T08:00:00Z', lastAt: '2026-11-26T10:00:00Z' });
+        expect(await store.addToAggregate('r1', 'e2', '2026-11-25T08:00:00Z')).toEqual({ count: 2, firstAt: '2026-11-25T08:00:00Z', lastAt: '2026-11-26T10:00:00Z' });
+        expect(await store.addToAggregate('r1', 'e3', '2026-11-27T00:00:00Z')).toEqual({ count: 3, firstAt: '2026-11-25T08:00:00Z', lastAt: '2026-11-27T00:00:00Z' });
+        expect(await store.addToAggregate('r2', 'e1', '2026-11-26T10:00:00Z')).toMatchObject({ count: 1 });
+        const concurrent = await Promise.all(['e4', 'e5', 'e6'].map((k) => store.addToAggregate('r1', k, '2026-11-26T11:00:00Z')));
+        expect(concurrent.map((r) => r.count).sort()).toEqual([4, 5, 6]);
+      });
+    });
+
+    describe('key/value state, ping, close', () => {
+      it('gets null for an unknown key, then the latest value set', async () => {
+        const store = await fresh();
+        expect(await store.getState('poll.watermark.100')).toBeNull();
+        await store.setState('poll.watermark.100', '2026-11-26T09:00:00Z');
+        await store.setState('poll.watermark.100', '2026-11-26T10:00:00Z');
+        expect(await store.getState('poll.watermark.100')).toBe('2026-11-26T10:00:00Z');
+        expect(await (await second()).getState('poll.watermark.100')).toBe('2026-11-26T10:00:00Z');
+      });
+
+      it('pings while open; every call rejects once closed, and close is idempotent', async () => {
+        const store = await fresh();
+        await expect(store.ping()).resolves.toBeUndefined();
+        await store.close();
+        await store.close();
+        await expect(store.append([incoming('k1')])).rejects.toThrow(/closed/);
+        await expect(store.ping()).rejects.toThrow(/closed/);
+        await expect(store.counts()).rejects.toThrow(/closed/);
+      });
+
+      it('commits appends that were issued just before close', async () => {
+        const store = await fresh();
+        const pending = store.append([incoming('k1')]);
+        await store.close();
+        await expect(pending).resolves.toEqual({ accepted: 1, duplicates: 0, quarantined: 0 });
+        expect((await (await second()).counts()).received).toBe(1);
+      });
+    });
+  });
+}
