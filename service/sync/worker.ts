@@ -1,0 +1,361 @@
+/**
+ * The sync worker: leases events from the store (compliance first — the store's priority), gathers
+ * the CRM facts for the whole batch, plans (pure), executes every op through one
+ * DataverseClient.execute call, and records each event's outcome.
+ *
+ *  applied     every op of the event succeeded (or it needed none)
+ *  ignored     R2/R7: nothing to write
+ *  unmatched   R8: no person (or no newsletter) yet — retried with back-off for 30 days, then deadLetter
+ *  deadLetter  Dataverse refused an op because of the event's data (4xx that is not 401/408/412/429)
+ *  pending     transient failure (5xx, network, throttling, auth, concurrent write) — retried with back-off
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { NormalizedEvent } from '../events.js';
+import type { DataverseClient, OpResult } from '../dataverse/types.js';
+import type { EventStore, Outcome, StoredEvent } from '../store/types.js';
+import type { Metrics } from '../metrics.js';
+import type { BackgroundTask } from '../tasks.js';
+import { canonicalTime } from './keys.js';
+import { CrmLookups } from './lookups.js';
+import { decide, factNeeds, planWrites, type DecidedEvent, type Decision } from './planner.js';
+import type { Aggregate, BatchFacts, EventFacts, Person, PlanOptions } from './facts.js';
+
+export const SYNC_TASK_NAME = 'sync';
+
+/** R5 via the Campaign REST API: true/false when the client has credentials, undefined otherwise. */
+export type CheckBounceThreshold = (clientId: string, recipientId: string) => Promise<boolean | undefined>;
+
+interface WorkerLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface SyncWorkerOptions {
+  store: EventStore;
+  dataverse: DataverseClient;
+  lookups?: CrmLookups;
+  plan: PlanOptions;
+  bounceLimits: { hard: number; soft: number };
+  checkBounceThreshold?: CheckBounceThreshold;
+  metrics?: Metrics;
+  logger?: WorkerLogger;
+  owner?: string;
+  batchSize?: number;
+  leaseMs?: number;
+  /** Wait between polls when the queue is empty or the last round failed. */
+  idlePollMs?: number;
+  /** How long an unmatched event keeps being retried (R8: 30 days). */
+  unmatchedRetryMs?: number;
+  /** A 404 on a row we looked up (deleted meanwhile) is retried this many times, then dead-lettered. */
+  maxNotFoundAttempts?: number;
+  now?: () => Date;
+}
+
+export interface RoundResult {
+  leased: number;
+  outcomes: Outcome[];
+}
+
+type Fate = { kind: 'ok' } | { kind: 'retry'; error: string; notFound?: boolean } | { kind: 'fault'; error: string };
+
+const OUTBOUNCE_STATE_PREFIX = 'outbounce:';
+const TRANSIENT_BASE_MS = 5_000;
+const TRANSIENT_MAX_MS = 10 * 60_000;
+const UNMATCHED_BASE_MS = 60_000;
+const UNMATCHED_MAX_MS = 6 * 3_600_000;
+
+/** Exponential back-off with ±20 % jitter (so many workers don't retry in lock-step). */
+export function backoffMs(attempts: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempts - 1));
+  return Math.round(exp * (0.8 + 0.4 * random()));
+}
+
+/** How one op's result reflects on the events that caused it. */
+export function fateOf(result: OpResult, existedIsFine: boolean): Fate {
+  const describe = () => `${result.op.method} ${result.op.entitySet}(${result.op.id}): HTTP ${result.status}${result.error ? ` ${result.error.code} ${result.error.message}`.trimEnd() : ''}`;
+  if (result.ok) {
+    // A create that met an existing row we did not know of: someone wrote it meanwhile; re-plan.
+    if (result.existed && !existedIsFine) return { kind: 'retry', error: `${describe()} (row appeared concurrently)` };
+    return { kind: 'ok' };
+  }
+  if (result.retryable || result.status === 0 || result.status === 401 || result.status === 408 || result.status === 429 || result.status >= 500) {
+    return { kind: 'retry', error: describe() };
+  }
+  if (result.status === 412) return { kind: 'retry', error: `${describe()} (changed concurrently)` };
+  if (result.status === 404) return { kind: 'retry', error: describe(), notFound: true };
+  if (result.status === 403) return { kind: 'retry', error: `${describe()} (check the application user's security role)` };
+  return { kind: 'fault', error: describe() };
+}
+
+export class SyncWorker implements BackgroundTask {
+  readonly name = SYNC_TASK_NAME;
+  readonly owner: string;
+  private readonly lookups: CrmLookups;
+  private readonly batchSize: number;
+  private readonly leaseMs: number;
+  private readonly idlePollMs: number;
+  private readonly unmatchedRetryMs: number;
+  private readonly maxNotFoundAttempts: number;
+  private readonly now: () => Date;
+  private running = false;
+  private loop?: Promise<void>;
+  private wake?: () => void;
+  private readonly totals: Record<string, number> = { applied: 0, ignored: 0, unmatched: 0, deadLetter: 0, retried: 0 };
+  private rounds = 0;
+  private lastRoundAt?: string;
+  private lastError?: string;
+
+  constructor(private readonly options: SyncWorkerOptions) {
+    this.owner = options.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.lookups = options.lookups ?? new CrmLookups(options.dataverse, {
+      onLeadsUnavailable: (reason) => options.logger?.warn({ reason }, 'no Lead table in this org: matching contacts only'),
+    });
+    this.batchSize = options.batchSize ?? 100;
+    this.leaseMs = options.leaseMs ?? 5 * 60_000;
+    this.idlePollMs = options.idlePollMs ?? 1_000;
+    this.unmatchedRetryMs = options.unmatchedRetryMs ?? 30 * 24 * 3_600_000;
+    this.maxNotFoundAttempts = options.maxNotFoundAttempts ?? 5;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    await this.options.store.releaseAll(this.owner).catch(() => undefined);
+  }
+
+  /** Makes an idle worker poll now (e.g. after a webhook stored events). */
+  poke(): void {
+    this.wake?.();
+  }
+
+  status(): Record<string, unknown> {
+    return { owner: this.owner, running: this.running, rounds: this.rounds, lastRoundAt: this.lastRoundAt, lastError: this.lastError, outcomes: { ...this.totals } };
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let leased = 0;
+      try {
+        leased = (await this.runOnce()).leased;
+        this.lastError = undefined;
+      } catch (error) {
+        this.lastError = (error as Error).message;
+        this.options.logger?.error({ err: this.lastError }, 'sync round failed');
+      }
+      if (!this.running) break;
+      if (leased === 0 || this.lastError) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.idlePollMs);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+
+  /** One round: lease, apply, complete. Exposed for tests. */
+  async runOnce(): Promise<RoundResult> {
+    const { store } = this.options;
+    const events = await store.lease({ owner: this.owner, limit: this.batchSize, leaseMs: this.leaseMs });
+    if (events.length === 0) return { leased: 0, outcomes: [] };
+    let outcomes: Outcome[];
+    try {
+      outcomes = await this.apply(events);
+    } catch (error) {
+      // Facts could not be gathered or Dataverse is unreachable: nobody's fault, try again later.
+      const message = (error as Error).message;
+      this.options.logger?.warn({ err: message, events: events.length }, 'sync round failed transiently; events stay pending');
+      outcomes = events.map((e) => this.retryOutcome(e, message));
+    }
+    await store.complete(this.owner, outcomes);
+    this.rounds += 1;
+    this.lastRoundAt = this.now().toISOString();
+    const byId = new Map(events.map((e) => [e.id, e]));
+    for (const o of outcomes) {
+      const key = o.state === 'pending' ? 'retried' : o.state;
+      this.totals[key] = (this.totals[key] ?? 0) + 1;
+      const type = byId.get(o.id)?.normalized?.type ?? 'unknown';
+      this.options.metrics?.events.inc({ type, outcome: o.state === 'pending' ? 'failed' : o.state });
+    }
+    return { leased: events.length, outcomes };
+  }
+
+  private retryOutcome(event: StoredEvent, error: string): Outcome {
+    return { id: event.id, state: 'pending', error, nextAttemptAt: new Date(this.now().getTime() + backoffMs(event.attempts, TRANSIENT_BASE_MS, TRANSIENT_MAX_MS)) };
+  }
+
+  private unmatchedOutcome(event: StoredEvent, reason: string): Outcome {
+    const now = this.now().getTime();
+    const since = event.firstUnmatchedAt ? Date.parse(event.firstUnmatchedAt) : now;
+    if (now - since >= this.unmatchedRetryMs) {
+      return { id: event.id, state: 'deadLetter', error: `unmatched for ${Math.round((now - since) / 86_400_000)} days: ${reason}` };
+    }
+    return { id: event.id, state: 'unmatched', error: reason, nextAttemptAt: new Date(now + backoffMs(event.attempts, UNMATCHED_BASE_MS, UNMATCHED_MAX_MS)) };
+  }
+
+  /** Facts → decisions → plan → one execute → outcomes. Throws only for whole-batch (transient) failures. */
+  private async apply(events: StoredEvent[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    const work: { stored: StoredEvent; event: NormalizedEvent }[] = [];
+    for (const stored of events) {
+      if (!stored.normalized) outcomes.push({ id: stored.id, state: 'deadLetter', error: 'event has no normalized form (replay it after fixing the mapping)' });
+      else work.push({ stored, event: stored.normalized });
+    }
+
+    const facts = await this.gatherEventFacts(work.map((w) => w.event));
+    const decided: DecidedEvent[] = [];
+    const decisionOf = new Map<string, Decision>();
+    work.forEach(({ stored, event }, i) => {
+      let decision: Decision;
+      try {
+        decision = decide(event, facts[i]!, this.options.plan);
+      } catch (error) {
+        outcomes.push({ id: stored.id, state: 'deadLetter', error: `cannot plan: ${(error as Error).message}` });
+        return;
+      }
+      decisionOf.set(stored.id, decision);
+      if (decision.outcome === 'ignored') outcomes.push({ id: stored.id, state: 'ignored', error: decision.reason });
+      else if (decision.outcome === 'unmatched') outcomes.push(this.unmatchedOutcome(stored, decision.reason));
+      else decided.push({ eventId: stored.id, decision });
+    });
+    if (decided.length === 0) return outcomes;
+
+    const batchFacts = await this.gatherBatchFacts(decided, work);
+    const plan = planWrites(decided, batchFacts, this.options.plan);
+    const ops = plan.phases.flat();
+    const results = ops.length > 0 ? await this.options.dataverse.execute(ops) : [];
+
+    const fates = new Map<string, Fate[]>();
+    let sawNotFound = false;
+    results.forEach((result) => {
+      const tag = result.op.tag ?? '';
+      const fate = fateOf(result, plan.existedIsFine.has(tag));
+      if (fate.kind === 'retry' && fate.notFound) sawNotFound = true;
+      for (const eventId of plan.opEvents.get(tag) ?? []) fates.set(eventId, [...(fates.get(eventId) ?? []), fate]);
+    });
+    if (sawNotFound) this.lookups.invalidate();
+
+    const byId = new Map(events.map((e) => [e.id, e]));
+    for (const { eventId } of decided) {
+      const stored = byId.get(eventId)!;
+      const list = fates.get(eventId) ?? [];
+      const fault = list.find((f): f is Extract<Fate, { kind: 'fault' }> => f.kind === 'fault');
+      const retry = list.find((f): f is Extract<Fate, { kind: 'retry' }> => f.kind === 'retry');
+      if (fault) {
+        outcomes.push({ id: eventId, state: 'deadLetter', error: fault.error });
+      } else if (retry) {
+        if (retry.notFound && stored.attempts >= this.maxNotFoundAttempts) outcomes.push({ id: eventId, state: 'deadLetter', error: retry.error });
+        else outcomes.push(this.retryOutcome(stored, retry.error));
+      } else {
+        outcomes.push({ id: eventId, state: 'applied' });
+      }
+    }
+    const dead = outcomes.filter((o) => o.state === 'deadLetter');
+    if (dead.length > 0) this.options.logger?.warn({ events: dead.map((o) => ({ id: o.id, error: o.error })) }, 'events dead-lettered');
+    return outcomes;
+  }
+
+  // ---- facts ------------------------------------------------------------------------------------
+
+  private async gatherEventFacts(events: NormalizedEvent[]): Promise<EventFacts[]> {
+    const { lookups } = this;
+    const needs = events.map((e) => factNeeds(e, this.options.plan));
+    const emails = events.flatMap((e, i) => ((needs[i]!.persons || needs[i]!.outbounce) && e.email ? [e.email] : []));
+    const [byEmail, newsletters] = await Promise.all([
+      lookups.personsByEmails(emails),
+      needs.some((n) => n.newsletters) ? lookups.allNewsletters() : Promise.resolve([]),
+    ]);
+    return Promise.all(events.map(async (event, i): Promise<EventFacts> => {
+      const need = needs[i]!;
+      const facts: EventFacts = { persons: [], newsletters: [] };
+      const identity = event.crmEntity && (need.persons || need.outbounce) ? await lookups.personByRef(event.crmEntity) : undefined;
+      const emailMatches = event.email ? byEmail.get(event.email.toLowerCase()) ?? [] : [];
+      if (need.client || need.mailing || need.newsletters) facts.client = await lookups.clientRow(event.clientId);
+      if (need.mailing && facts.client && event.mailingId) facts.mailing = await lookups.campaignMailingOf(facts.client.id, event.mailingId);
+      if (need.newsletters && facts.client) facts.newsletters = newsletters.filter((n) => n.clientRowId === facts.client?.id);
+      // R8: the identity carried in the event wins; else every contact and lead with the address.
+      if (need.persons) facts.persons = identity ? [identity] : emailMatches;
+      if (need.outbounce) {
+        facts.outbounceLearned = await this.learnOutbounce(event);
+        facts.outbouncePersons = facts.outbounceLearned ? dedupe([...(identity ? [identity] : []), ...emailMatches]) : [];
+      }
+      return facts;
+    }));
+  }
+
+  /** R5, first match wins: the event says so; else the Campaign REST threshold; else local counting. */
+  private async learnOutbounce(event: NormalizedEvent): Promise<boolean> {
+    if (event.type === 'outbounce' || event.thresholdExceeded === true) return true;
+    if (event.type !== 'bounce') return false;
+    const recipient = event.recipientId ?? event.email;
+    if (this.options.checkBounceThreshold && recipient) {
+      const verdict = await this.options.checkBounceThreshold(event.clientId, recipient);
+      if (verdict !== undefined) return verdict;
+    }
+    if (!event.email) return false;
+    const counts = await this.options.store.countBounces(event.clientId, event.email);
+    return counts.hard >= this.options.bounceLimits.hard || counts.soft >= this.options.bounceLimits.soft;
+  }
+
+  private async gatherBatchFacts(decided: DecidedEvent[], work: { stored: StoredEvent; event: NormalizedEvent }[]): Promise<BatchFacts> {
+    const { store } = this.options;
+    const eventById = new Map(work.map((w) => [w.stored.id, w.event]));
+    const persons: Person[] = [];
+    const responseIds: string[] = [];
+    const aggregates = new Map<string, Aggregate>();
+    const outbounced = new Map<string, string>();
+
+    for (const { eventId, decision } of decided) {
+      for (const e of decision.entries) persons.push(e.person);
+      if (decision.outbounce) {
+        persons.push(...decision.outbounce.persons);
+        // Remember the outbounce durably, so consents created later for this address start with it.
+        const addresses = new Set([decision.outbounce.email, ...decision.outbounce.persons.map((p) => p.email)].filter((a): a is string => Boolean(a)));
+        for (const address of addresses) {
+          const key = OUTBOUNCE_STATE_PREFIX + address.toLowerCase();
+          const known = await store.getState(key);
+          if (!known || Date.parse(decision.outbounce.occurredAt) < Date.parse(known)) await store.setState(key, decision.outbounce.occurredAt);
+        }
+      }
+      for (const r of decision.responses) {
+        responseIds.push(r.id);
+        if (this.options.plan.granularity === 'aggregate') {
+          const event = eventById.get(eventId)!;
+          const agg = await store.addToAggregate(r.naturalKey, event.key, canonicalTime(event.occurredAt));
+          const prev = aggregates.get(r.id);
+          // Several events of one response in a batch: the last call's answer includes the others.
+          if (!prev || agg.count >= prev.count) aggregates.set(r.id, agg);
+        }
+      }
+    }
+    const emails = new Set(persons.map((p) => p.email?.toLowerCase()).filter((a): a is string => Boolean(a)));
+    for (const email of emails) {
+      const known = await store.getState(OUTBOUNCE_STATE_PREFIX + email);
+      if (known) outbounced.set(email, known);
+    }
+    const [consents, responses, newsletters] = await Promise.all([
+      persons.length > 0 ? this.lookups.consentsOf(persons) : Promise.resolve([]),
+      responseIds.length > 0 ? this.lookups.responsesByIds(responseIds) : Promise.resolve([]),
+      this.lookups.allNewsletters(),
+    ]);
+    return { consents, responses, newsletters, aggregates, outbouncedAddresses: outbounced };
+  }
+}
+
+function dedupe(persons: Person[]): Person[] {
+  return [...new Map(persons.map((p) => [`${p.type}:${p.id.toLowerCase()}`, p])).values()];
+}
