@@ -114,7 +114,6 @@ export class MsalTokenProvider implements TokenProvider {
   private readonly scope: string;
   private cached: { token: string; expiresAt: number; refreshAt: number } | undefined;
   private pending: Promise<string> | undefined;
-  private forceNext = false;
   private readonly now: () => number;
   private readonly marginMs: number;
 
@@ -136,13 +135,12 @@ export class MsalTokenProvider implements TokenProvider {
 
   invalidate(): void {
     this.cached = undefined;
-    this.forceNext = true;
   }
 
   private async acquire(): Promise<string> {
-    const skipCache = this.forceNext;
-    this.forceNext = false;
-    const result = await this.app.acquireTokenByClientCredential({ scopes: [this.scope], skipCache });
+    // This provider's cache decides when a token is due (near expiry, or refused with 401), so
+    // msal must not answer from its own cache then.
+    const result = await this.app.acquireTokenByClientCredential({ scopes: [this.scope], skipCache: true });
     if (!result?.accessToken) throw new Error('token endpoint returned no access token');
     const now = this.now();
     const expiresAt = result.expiresOn ? result.expiresOn.getTime() : now + 5 * 60_000;
