@@ -142,6 +142,8 @@ export interface CampaignEmulator {
   state: EmulatorState;
   seed(data: SeedData): void;
   fail(fault: Fault): void;
+  /** Drops faults not yet used up. */
+  clearFaults(): void;
   /** Campaign suspends a webhook on its own (e.g. after failed deliveries). */
   suspend(webhookId: number): void;
   /** POSTs events to every activated webhook of that client and type, as Campaign does. */
@@ -519,6 +521,9 @@ export async function startCampaignEmulator(options: CampaignEmulatorOptions = {
     },
     fail(fault: Fault) {
       faults.push({ ...fault, left: fault.times ?? 1 });
+    },
+    clearFaults() {
+      faults.length = 0;
     },
     suspend(webhookId: number) {
       const w = state.webhooks.get(webhookId);

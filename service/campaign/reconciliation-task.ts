@@ -1,0 +1,158 @@
+/**
+ * The reconciliation as a background task: a run every CRS_POLL_INTERVAL (0 = off), never two at
+ * once, the first shortly after start. Its status() (last run's summary, next run) is shown by
+ * /admin/status; each run's summary is logged.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { DataverseClient } from '../dataverse/types.js';
+import type { Metrics } from '../metrics.js';
+import type { EventStore } from '../store/types.js';
+import type { BackgroundTask } from '../tasks.js';
+import { CampaignClient } from './client.js';
+import { dataverseDirectory, type CampaignDirectory } from './directory.js';
+import { reconcileOnce, storeIngest, type IngestFn, type ReconcileDeps, type RunSummary } from './poller.js';
+
+export const RECONCILIATION_TASK_NAME = 'reconciliation';
+
+export interface ReconciliationTaskOptions {
+  intervalMs: number;
+  /** Delay of the first run after start (default 10 s: let the service come up first). */
+  initialDelayMs?: number;
+  /** Why the task does nothing (no credentials, no Dataverse); shown in status(). */
+  disabledReason?: string;
+  deps?: Omit<ReconcileDeps, 'signal'>;
+  logger?: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+}
+
+export interface ReconciliationTask extends BackgroundTask {
+  /** Runs now (waits for a running run instead of starting a second). */
+  runNow(): Promise<RunSummary | undefined>;
+}
+
+/** Compact summary for the log and /admin/status (per-client counts without empty entries). */
+export function summaryForStatus(s: RunSummary) {
+  return {
+    startedAt: s.startedAt, finishedAt: s.finishedAt, clients: s.clients, mailings: s.mailings,
+    eventsFound: s.found, newEvents: s.new, duplicates: s.duplicates, quarantined: s.quarantined,
+    errors: s.errors.slice(0, 20),
+    perClient: s.perClient.map((c) => ({
+      clientId: c.clientId, mailings: c.mailings,
+      unsubscribes: c.unsubscribes, autoresponders: c.autoresponders, replies: c.replies, bounces: c.bounces, outbounces: c.outbounces,
+      errors: c.errors.length,
+    })),
+  };
+}
+
+export function createReconciliationTask(opts: ReconciliationTaskOptions): ReconciliationTask {
+  const enabled = opts.intervalMs > 0 && !opts.disabledReason && opts.deps !== undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<RunSummary | undefined> | undefined;
+  let controller: AbortController | undefined;
+  let stopped = false;
+  let lastRun: RunSummary | undefined;
+  let lastError: string | undefined;
+  let nextRunAt: Date | undefined;
+  let runs = 0;
+
+  const schedule = (delayMs: number) => {
+    if (stopped || !enabled) return;
+    nextRunAt = new Date(Date.now() + delayMs);
+    timer = setTimeout(() => {
+      timer = undefined;
+      void runNow().finally(() => schedule(opts.intervalMs));
+    }, delayMs);
+    timer.unref();
+  };
+
+  async function execute(): Promise<RunSummary | undefined> {
+    if (!opts.deps) return undefined;
+    controller = new AbortController();
+    try {
+      const summary = await reconcileOnce({ ...opts.deps, signal: controller.signal });
+      lastRun = summary;
+      lastError = undefined;
+      runs += 1;
+      const log = summaryForStatus(summary);
+      if (summary.errors.length) opts.logger?.warn({ reconciliation: log }, `reconciliation finished with ${summary.errors.length} error(s): ${summary.found} events found, ${summary.new} new`);
+      else opts.logger?.info({ reconciliation: log }, `reconciliation finished: ${summary.clients} client(s), ${summary.mailings} mailing(s), ${summary.found} events found, ${summary.new} new`);
+      return summary;
+    } catch (err) {
+      lastError = (err as Error).message;
+      opts.logger?.error({ err }, `reconciliation failed: ${lastError}`);
+      return undefined;
+    } finally {
+      controller = undefined;
+    }
+  }
+
+  function runNow(): Promise<RunSummary | undefined> {
+    if (!running) running = execute().finally(() => (running = undefined));
+    return running;
+  }
+
+  return {
+    name: RECONCILIATION_TASK_NAME,
+    async start() {
+      stopped = false;
+      if (!enabled) {
+        opts.logger?.info({}, `reconciliation off: ${opts.disabledReason ?? 'CRS_POLL_INTERVAL=0'}`);
+        return;
+      }
+      opts.logger?.info({ intervalSeconds: opts.intervalMs / 1000 }, 'reconciliation scheduled');
+      schedule(opts.initialDelayMs ?? 10_000);
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      nextRunAt = undefined;
+      controller?.abort();
+      await running;
+    },
+    runNow,
+    status() {
+      return {
+        enabled,
+        ...(enabled ? {} : { disabledReason: opts.disabledReason ?? 'CRS_POLL_INTERVAL=0' }),
+        intervalSeconds: opts.intervalMs / 1000,
+        running: running !== undefined,
+        runs,
+        nextRunAt: nextRunAt?.toISOString() ?? null,
+        lastRun: lastRun ? summaryForStatus(lastRun) : null,
+        ...(lastError ? { lastError } : {}),
+      };
+    },
+  };
+}
+
+/**
+ * Builds the task from the service's pieces. Needs Campaign REST credentials and a Dataverse client
+ * (for the clients and mailings); without either it is created disabled with the reason.
+ */
+export function reconciliationTaskFromConfig(ctx: {
+  config: Pick<Config, 'campaign' | 'pollIntervalMs'>;
+  store: EventStore;
+  logger?: Logger;
+  metrics?: Metrics;
+  dataverse?: Pick<DataverseClient, 'query'>;
+  directory?: CampaignDirectory;
+  ingest?: IngestFn;
+  campaign?: ReconcileDeps['campaign'];
+}): ReconciliationTask {
+  const { apiUrl, apiUser, apiPassword } = ctx.config.campaign;
+  const logger = ctx.logger?.child({ task: RECONCILIATION_TASK_NAME });
+  let disabledReason: string | undefined;
+  if (!ctx.campaign && (!apiUser || !apiPassword)) disabledReason = 'no Campaign REST credentials (CRS_CAMPAIGN_API_USER / CRS_CAMPAIGN_API_PASSWORD)';
+  else if (!ctx.directory && !ctx.dataverse) disabledReason = 'no Dataverse client to read crs_campaignclient / crs_campaignmailing';
+  const deps: Omit<ReconcileDeps, 'signal'> | undefined = disabledReason
+    ? undefined
+    : {
+        campaign: ctx.campaign ?? new CampaignClient({ baseUrl: apiUrl, user: apiUser!, password: apiPassword! }),
+        directory: ctx.directory ?? dataverseDirectory(ctx.dataverse!),
+        state: ctx.store,
+        ingest: ctx.ingest ?? storeIngest(ctx.store, ctx.metrics),
+        ...(logger ? { logger } : {}),
+      };
+  return createReconciliationTask({ intervalMs: ctx.config.pollIntervalMs, disabledReason, deps, logger });
+}
