@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StaticTokenProvider } from '../../service/dataverse/auth.js';
 import { DataverseAuthError, HttpDataverseClient, type DataverseMetrics, type HttpDataverseClientOptions } from '../../service/dataverse/client.js';
 import type { DataverseOp } from '../../service/dataverse/types.js';
-import { DataverseStub, odataError, RowStore, type StubHandler } from './dataverse-stub.js';
+import { DataverseStub, odataError, RowStore, type StubAnswer, type StubHandler } from './dataverse-stub.js';
 
 const guid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 const createOp = (n: number, body: Record<string, unknown> = {}): DataverseOp => ({ method: 'create', entitySet: 'crs_optinhistories', id: guid(n), body: { crs_name: `h${n}`, ...body }, tag: String(n) });
@@ -233,7 +233,7 @@ describe('throttling and concurrency', () => {
   it('grows additively while healthy, caps at x-ms-dop-hint, halves on 429', async () => {
     const store = new RowStore();
     let throttleNext = false;
-    const { client, stub, recorded } = await setup(async (req) => {
+    const { client, stub, recorded } = await setup(async (req): Promise<StubAnswer> => {
       if (throttleNext) {
         throttleNext = false;
         return { status: 429, headers: { 'Retry-After': '0' }, body: odataError('0x80072326', 'Number of concurrent requests exceeded the limit of 52.') };
