@@ -349,6 +349,10 @@ export class CrmLookups {
   }
 }
 
+/** What the worker uses of the lookups (tests substitute their own). */
+export type SyncLookups = Pick<CrmLookups,
+  'personsByEmails' | 'personByRef' | 'clientRow' | 'allNewsletters' | 'campaignMailingOf' | 'consentsOf' | 'responsesByIds' | 'invalidate'>;
+
 function toPerson(type: CrmEntityType, row: DataverseRow): Person | undefined {
   const id = lower(row[type === 'contact' ? 'contactid' : 'leadid']);
   if (!id) return undefined;

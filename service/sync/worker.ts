@@ -17,7 +17,7 @@ import type { EventStore, Outcome, StoredEvent } from '../store/types.js';
 import type { Metrics } from '../metrics.js';
 import type { BackgroundTask } from '../tasks.js';
 import { canonicalTime } from './keys.js';
-import { CrmLookups } from './lookups.js';
+import { CrmLookups, type SyncLookups } from './lookups.js';
 import { decide, factNeeds, planWrites, type DecidedEvent, type Decision } from './planner.js';
 import type { Aggregate, BatchFacts, EventFacts, Person, PlanOptions } from './facts.js';
 
@@ -36,7 +36,7 @@ interface WorkerLogger {
 export interface SyncWorkerOptions {
   store: EventStore;
   dataverse: DataverseClient;
-  lookups?: CrmLookups;
+  lookups?: SyncLookups;
   plan: PlanOptions;
   bounceLimits: { hard: number; soft: number };
   checkBounceThreshold?: CheckBounceThreshold;
@@ -93,7 +93,7 @@ export function fateOf(result: OpResult, existedIsFine: boolean): Fate {
 export class SyncWorker implements BackgroundTask {
   readonly name = SYNC_TASK_NAME;
   readonly owner: string;
-  private readonly lookups: CrmLookups;
+  private readonly lookups: SyncLookups;
   private readonly batchSize: number;
   private readonly leaseMs: number;
   private readonly idlePollMs: number;
