@@ -45,7 +45,8 @@ export function resolveTargetUrl(targetUrl: string, clientId: string): { url: st
   const path = u.pathname.replace(/\/+$/, '');
   const m = /\/webhooks\/campaign(?:\/([^/]+))?$/.exec(path);
   if (m && m[1] === undefined) u.pathname = `${path}/${clientId}`;
-  else if (m && m[1] !== clientId) throw new Error(`--target-url names client ${m[1]}, but --client is ${clientId}`);
+  else if (m && m[1] === clientId) u.pathname = path;
+  else if (m) throw new Error(`--target-url names client ${m[1]}, but --client is ${clientId}`);
   if (u.protocol !== 'https:') warnings.push('Campaign delivers only to HTTPS on port 443; an http:// target works with the emulator, not with Campaign');
   if (u.username || u.password) throw new Error('--target-url must not contain credentials; they come from CRS_WEBHOOK_TOKEN or CRS_WEBHOOK_USER/PASSWORD');
   return { url: u.href, warnings };
