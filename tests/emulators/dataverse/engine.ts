@@ -635,16 +635,18 @@ export class Engine {
       '@odata.context': `${this.api}$metadata#${t.entitySet}${sel ? `(${sel.join(',')})` : ''}`,
     };
     if (o.count) {
-      body['@odata.count'] = Math.min(limited.length, COUNT_CAP);
-      if (limited.length > COUNT_CAP) body['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'] = true;
+      // OData: the count of all matching rows, independent of $top and paging; Dataverse caps it at 5000.
+      body['@odata.count'] = Math.min(rows.length, COUNT_CAP);
+      if (rows.length > COUNT_CAP) body['@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded'] = true;
     }
     body.value = slice.map((r) => this.project(t, r, o, ann, req));
     if (start + pageSize < limited.length) {
       const last = slice[slice.length - 1]!;
       const cookie = `<cookie pagenumber="${page + 1}" pagingcookie="${encodeURIComponent(`<cookie page="${page}"><${t.primaryId} last="{${String(last.values[t.primaryId]).toUpperCase()}}" /></cookie>`)}" istracking="False" />`;
-      const next = new URLSearchParams(params);
-      next.set('$skiptoken', cookie);
-      body['@odata.nextLink'] = `${this.api}${t.entitySet}?${next.toString().replace(/\+/g, '%20')}`;
+      // Like Dataverse: the caller's query options as sent, plus an encoded paging cookie.
+      const kept = req.query.split('&').filter((p) => p && !/^(\$|%24)skiptoken=/i.test(p));
+      kept.push(`$skiptoken=${encodeURIComponent(cookie).replace(/%3D/g, '=')}`);
+      body['@odata.nextLink'] = `${this.api}${t.entitySet}?${kept.join('&')}`;
     }
     if (ann) applied.push(`odata.include-annotations="${prefer.get('odata.include-annotations')}"`);
     return { status: 200, writes: 0, headers: jsonHeaders(applied.length ? { 'Preference-Applied': applied.join(',') } : {}), body };
