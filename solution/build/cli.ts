@@ -1,7 +1,6 @@
 /**
  * `crs solution build` and `crs solution ids`: the thin I/O shell around the pure packager.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -69,9 +68,14 @@ export async function buildSolutionZips(req: SolutionBuildRequest): Promise<Buil
     dir = path.join(REPO_ROOT, 'dist', 'webresources');
     const scoped = scopeModel(model, { withoutLead: req.withoutLead });
     if (!webResourcesPresent(scoped, dir)) {
-      log('dist/webresources is incomplete: running `npm run build` first');
-      const r = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
-      if (r.status !== 0) throw new Error('`npm run build` failed; the solution needs the web resource bundles in dist/webresources');
+      log('dist/webresources is incomplete: building the web resources first (what `npm run build` does)');
+      try {
+        // The web resource build lives with the web resources; loaded only when needed.
+        const { buildWebResources } = (await import('../../webresources/build.js')) as { buildWebResources: (outDir: string) => Promise<unknown> };
+        await buildWebResources(dir);
+      } catch (err) {
+        throw new Error(`web resource build failed (${err instanceof Error ? err.message : String(err)}); run \`npm run build\` and fix it first`);
+      }
     }
   }
   const files = await readWebResources(scopeModel(model, { withoutLead: req.withoutLead }), dir);

@@ -9,8 +9,9 @@ import { FORM_SCRIPT, PANEL_CAMPAIGN_RESPONSES, PANEL_OPTIN_HISTORY } from './we
 export const CONTACT_MAIN_FORM_ID = '{1fed44d1-ae68-4a41-bd2b-f13acac4acfa}';
 export const LEAD_MAIN_FORM_ID = '{e3b6ddb7-8df0-4410-ac7b-fd32e5053d38}';
 
-/** Exported by crs_/form/onload.js (esbuild IIFE, global name Crs.Form). */
+/** Exported by crs_/form/onload.js (esbuild IIFE, global name Crs.Form; webresources/src/form/onload.ts). */
 export const FORM_ONLOAD_FUNCTION = 'Crs.Form.onLoad';
+export const FORM_TAB_STATE_CHANGE_FUNCTION = 'Crs.Form.onTabStateChange';
 
 const panels: readonly FormPanelDef[] = [
   {
@@ -31,9 +32,9 @@ function addition(table: string, formId: string, formName: string): FormAddition
     tabName: 'crs_tab_campaignresponsesync', tabLabel: 'Campaign Response Sync', tabLabelDe: 'Campaign Response Sync',
     panels, library: FORM_SCRIPT,
     onLoadFunction: FORM_ONLOAD_FUNCTION,
-    // The panels' iframes may be recreated when the tab is expanded again; the same idempotent
-    // handler hands them the form context again (getContentWindow doc: also run on TabStateChange).
-    tabStateChangeFunction: FORM_ONLOAD_FUNCTION,
+    // The panels' frames may be re-created when the tab is expanded again; this handler hands
+    // them the form context again (getContentWindow doc: also run it on TabStateChange).
+    tabStateChangeFunction: FORM_TAB_STATE_CHANGE_FUNCTION,
   };
 }
 

@@ -116,6 +116,7 @@ describe('form additions', () => {
       for (const p of f.panels) expect(p.controlId).toMatch(/^WebResource_/);
       expect(f.library).toBe('crs_/form/onload.js');
       expect(f.onLoadFunction).toBe('Crs.Form.onLoad');
+      expect(f.tabStateChangeFunction).toBe('Crs.Form.onTabStateChange');
     }
   });
 });

@@ -75,7 +75,7 @@ describe('FormXml fragments', () => {
       expect(c.parameters.PassParameters).toBe(true);
     }
     expect(tab.events.event.name).toBe('tabstatechange');
-    expect(tab.events.event.Handlers.Handler.functionName).toBe('Crs.Form.onLoad');
+    expect(tab.events.event.Handlers.Handler).toMatchObject({ functionName: 'Crs.Form.onTabStateChange', libraryName: 'crs_/form/onload.js', passExecutionContext: 'true' });
     expect(doc.form.events.event).toMatchObject({ name: 'onload', solutionaction: 'Added' });
     expect(doc.form.events.event.Handlers.Handler).toMatchObject({ functionName: 'Crs.Form.onLoad', libraryName: 'crs_/form/onload.js', passExecutionContext: 'true' });
     expect(doc.form.formLibraries.Library.name).toBe('crs_/form/onload.js');

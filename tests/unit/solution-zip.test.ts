@@ -137,6 +137,22 @@ describe('buildSolutionZips (I/O shell)', () => {
   });
 });
 
+describe('with the real web resource build (webresources/build.ts)', () => {
+  it('the bundles cover every web resource the model ships, well under the 5 MB web resource limit', async () => {
+    const root = newDir();
+    const { buildWebResources } = (await import('../../webresources/build.js')) as { buildWebResources: (outDir: string) => Promise<Array<{ name: string; bytes: number }>> };
+    const built = await buildWebResources(path.join(root, 'web'));
+    expect(built.map((b) => b.name).sort()).toEqual(solutionModel.webResources.map((w) => w.name).sort());
+    for (const b of built) {
+      expect(b.bytes).toBeGreaterThan(0);
+      expect(b.bytes).toBeLessThan(5 * 1024 * 1024);
+    }
+    const [z] = await buildSolutionZips({ outDir: root, webResourcesDir: path.join(root, 'web'), withoutLead: false, managed: true, unmanaged: false, packageVersion: '1.0.0', log: () => undefined });
+    const back = await readZip(readFileSync(z!.path));
+    expect([...back.keys()]).toEqual(expectedEntries(false));
+  });
+});
+
 describe('npx crs solution build', () => {
   it('writes the managed zip through the real CLI', () => {
     const root = newDir();
