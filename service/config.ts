@@ -207,6 +207,16 @@ export const CONFIG_VARIABLES = {
     description: 'events leased and planned per sync worker round',
     schema: intIn(1, 1000),
   },
+  CRS_WORKER_POLL_MS: {
+    default: '1000',
+    description: 'sync worker: milliseconds between queue polls while the queue is empty',
+    schema: intIn(10, 60000),
+  },
+  CRS_WORKER_LEASE_SECONDS: {
+    default: '300',
+    description: 'sync worker: seconds a leased batch is held before another process may take it over (after a crash)',
+    schema: intIn(2, 3600),
+  },
 } satisfies Record<string, VariableSpec>;
 
 export type ConfigVariableName = keyof typeof CONFIG_VARIABLES;
@@ -261,6 +271,8 @@ export interface Config {
   bounceHardLimit: number;
   bounceSoftLimit: number;
   workerBatchSize: number;
+  workerPollMs: number;
+  workerLeaseMs: number;
   /** Start-up warnings the caller logs (e.g. running without webhook auth). */
   warnings: string[];
 }
@@ -369,6 +381,8 @@ export function loadConfig(env: Env = process.env): Config {
     bounceHardLimit: v('CRS_BOUNCE_HARD_LIMIT') as number,
     bounceSoftLimit: v('CRS_BOUNCE_SOFT_LIMIT') as number,
     workerBatchSize: v('CRS_WORKER_BATCH_SIZE') as number,
+    workerPollMs: v('CRS_WORKER_POLL_MS') as number,
+    workerLeaseMs: (v('CRS_WORKER_LEASE_SECONDS') as number) * 1000,
     warnings,
   };
 }
