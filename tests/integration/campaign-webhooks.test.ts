@@ -72,7 +72,8 @@ describe('resolveTargetUrl', () => {
 });
 
 describe('planRegistration (pure)', () => {
-  const hook = (id: string, type: string, status: string, targetUrl = 'https://a/webhooks/campaign/1'): RestWebhook => ({ id, type, status, targetUrl });
+  const hook = (id: string, type: string, status: string, targetUrl = 'https://a/webhooks/campaign/1'): RestWebhook =>
+    ({ id, type, status, targetUrl, format: 'json', authentication: { type: 'none' }, created: undefined, modified: undefined });
   it('keeps an activated one, activates an inactive one, creates the missing ones, matches archive/archived', () => {
     const plan = planRegistration(
       [hook('1', 'open', 'activated'), hook('2', 'click', 'deactivated'), hook('3', 'click', 'created'), hook('4', 'archived', 'suspended'), hook('5', 'sent', 'activated', 'https://other/x')],
