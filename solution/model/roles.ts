@@ -17,6 +17,8 @@ export const READER_ROLE: RoleDef = {
   key: 'reader',
   name: 'Campaign Response Sync Reader',
   description: 'Read Campaign Response Sync tables and campaign responses (for marketers using the Contact and Lead panels).',
+  // Read on campaign responses is Read on all activities (one privilege set for every activity
+  // type); organization depth, because the responses are owned by the service's application user.
   grants: [...customRead, { table: 'campaignresponse', verbs: ['Read'], depth: 'Global' }],
 };
 
@@ -26,7 +28,10 @@ export const SERVICE_ROLE: RoleDef = {
   description: 'For the application user of the Campaign Response Sync service.',
   grants: [
     ...customWrite,
-    { table: 'campaignresponse', verbs: ['Create', 'Read', 'Write', 'Append', 'AppendTo'], depth: 'Global' },
+    // Campaign responses share the Activity privileges with every activity type (emails, calls …).
+    // The service owns the responses it creates, so user depth is enough and keeps it away from
+    // all other activities.
+    { table: 'campaignresponse', verbs: ['Create', 'Read', 'Write', 'Append', 'AppendTo'], depth: 'Basic' },
     // AppendTo is what lets the service point a lookup (consent → contact/lead, response → campaign,
     // activity party → contact/lead) at these rows; Read alone is not enough to link them.
     { table: 'contact', verbs: ['Read', 'AppendTo'], depth: 'Global' },

@@ -94,8 +94,10 @@ describe('security roles', () => {
     expect(service!.grants.flatMap((g) => g.verbs)).not.toContain('Delete');
   });
 
-  it('uses organization depth everywhere (organization-owned tables only know Global)', () => {
-    for (const r of roles) for (const g of r.grants) expect(g.depth).toBe('Global');
+  it('uses organization depth except for the service on activities (it owns the responses it creates)', () => {
+    for (const r of roles) {
+      for (const g of r.grants) expect(g.depth).toBe(r === service && g.table === 'campaignresponse' ? 'Basic' : 'Global');
+    }
   });
 
   it.each([

@@ -191,6 +191,8 @@ describe('customizations.xml content', () => {
     const names = service.RolePrivileges.RolePrivilege.map((p) => p.name);
     expect(names).toEqual(expect.arrayContaining(['prvCreatecrs_OptInHistory', 'prvWriteActivity', 'prvReadContact', 'prvAppendToLead', 'prvReadCampaign']));
     expect(names).not.toContain('prvDeleteActivity');
+    expect(service.RolePrivileges.RolePrivilege.find((p) => p.name === 'prvWriteActivity')?.level).toBe('Basic');
+    expect(service.RolePrivileges.RolePrivilege.find((p) => p.name === 'prvReadcrs_Newsletter')?.level).toBe('Global');
   });
 
   it('lists each web resource with its type and zip part; managed builds make them non-customizable', () => {
