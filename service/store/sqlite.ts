@@ -75,7 +75,6 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       );
       CREATE INDEX crs_events_due ON crs_events (priority, id) WHERE state IN ('pending','unmatched');
       CREATE INDEX crs_events_state ON crs_events (state, id);
-      CREATE INDEX crs_events_lease_owner ON crs_events (lease_owner) WHERE lease_owner IS NOT NULL;
       CREATE INDEX crs_events_bounces ON crs_events (client_id, email) WHERE event_type = 'bounce';
       CREATE INDEX crs_events_applied_at ON crs_events (applied_at) WHERE applied_at IS NOT NULL;
       CREATE TABLE crs_response_events (
@@ -184,7 +183,7 @@ export class SqliteEventStore implements EventStore {
       lease: db.prepare(`UPDATE crs_events
           SET lease_owner = @owner, lease_expires_at = @expires, attempts = attempts + 1
           WHERE id IN (
-            SELECT id FROM crs_events
+            SELECT id FROM crs_events INDEXED BY crs_events_due -- else the planner sorts every pending row
             WHERE state IN ('pending','unmatched') AND next_attempt_at <= @now
               AND (lease_expires_at IS NULL OR lease_expires_at <= @now)
             ORDER BY priority, id LIMIT @limit)
@@ -197,7 +196,9 @@ export class SqliteEventStore implements EventStore {
             applied_at = CASE WHEN @state = 'applied' THEN @now ELSE applied_at END,
             lease_owner = NULL, lease_expires_at = NULL
           WHERE id = @id AND lease_owner = @owner AND lease_expires_at > @now`),
-      releaseAll: db.prepare('UPDATE crs_events SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ?'),
+      // Leases exist only on pending / unmatched events: the due index finds them.
+      releaseAll: db.prepare(`UPDATE crs_events SET lease_owner = NULL, lease_expires_at = NULL
+          WHERE state IN ('pending','unmatched') AND lease_owner = ?`),
       counts: db.prepare('SELECT state, count(*) AS n FROM crs_events GROUP BY state'),
       oldestPending: db.prepare("SELECT received_at AS t FROM crs_events WHERE state = 'pending' ORDER BY id LIMIT 1"),
       lastReceived: db.prepare('SELECT received_at AS t FROM crs_events ORDER BY id DESC LIMIT 1'),
