@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Metrics } from './metrics.js';
 import type { EventStore } from './store/types.js';
+import { createSyncTask } from './sync/task.js';
 
 export interface BackgroundTask {
   name: string;
@@ -23,7 +24,10 @@ export interface TaskContext {
   metrics: Metrics;
 }
 
-export async function createBackgroundTasks(_ctx: TaskContext): Promise<BackgroundTask[]> {
+export async function createBackgroundTasks(ctx: TaskContext): Promise<BackgroundTask[]> {
   const tasks: BackgroundTask[] = [];
+  // Sync worker (R1–R10 into Dataverse): on whenever a Dataverse is configured (also demo mode's emulator).
+  const sync = createSyncTask(ctx);
+  if (sync) tasks.push(sync);
   return tasks;
 }

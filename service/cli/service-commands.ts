@@ -60,8 +60,10 @@ export function registerServiceCommands(program: Command): void {
     .action(async () => {
       const config = configOrExit();
       const { runService } = await import('../main.js');
+      // Demo mode delivers into the bundled Dataverse emulator (service/sync/demo.ts).
+      const { emulatorDemoHook } = await import('../sync/demo.js');
       try {
-        await runService(config);
+        await runService(config, { demoHook: emulatorDemoHook });
       } catch (err) {
         fail(`cannot start: ${(err as Error).message}`, 1);
       }
