@@ -99,6 +99,11 @@ export interface EventFacts {
   newsletters: NewsletterRow[];
   /** R5: whether this event makes the address an outbounce (event, REST threshold or local count). */
   outbounceLearned?: boolean;
+  /**
+   * R5: when the outbounce happened, if not the event's own time. Local counting reports the first
+   * bounce of the series, so the result does not depend on the order the bounces are processed in.
+   */
+  outbounceAt?: string;
   /** R5: every contact and lead with the event's address (all clients), plus the identity match. */
   outbouncePersons?: Person[];
 }

@@ -139,7 +139,8 @@ export function decide(event: NormalizedEvent, facts: EventFacts, options: PlanO
     if (event.type === 'bounce' && !facts.outbounceLearned) return { outcome: 'ignored', reason: 'bounce below the outbounce threshold (R5)' };
     const persons = uniquePersons(facts.outbouncePersons ?? []);
     if (persons.length === 0) return { outcome: 'unmatched', reason: `no contact or lead with address ${event.email ?? event.recipientId ?? '?'} (R8)` };
-    return { outcome: 'apply', responses: [], entries: [], outbounce: { persons, email: event.email, occurredAt } };
+    const at = facts.outbounceAt ? canonicalTime(facts.outbounceAt) : occurredAt;
+    return { outcome: 'apply', responses: [], entries: [], outbounce: { persons, email: event.email, occurredAt: at } };
   }
 
   if (event.type === 'spamcomplaint' && !options.spamComplaintOptOut) {

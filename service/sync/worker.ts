@@ -290,7 +290,9 @@ export class SyncWorker implements BackgroundTask {
       // R8: the identity carried in the event wins; else every contact and lead with the address.
       if (need.persons) facts.persons = identity ? [identity] : emailMatches;
       if (need.outbounce) {
-        facts.outbounceLearned = await this.learnOutbounce(event);
+        const learned = await this.learnOutbounce(event);
+        facts.outbounceLearned = learned.outbounce;
+        facts.outbounceAt = learned.at;
         facts.outbouncePersons = facts.outbounceLearned ? dedupe([...(identity ? [identity] : []), ...emailMatches]) : [];
       }
       return facts;
@@ -298,17 +300,21 @@ export class SyncWorker implements BackgroundTask {
   }
 
   /** R5, first match wins: the event says so; else the Campaign REST threshold; else local counting. */
-  private async learnOutbounce(event: NormalizedEvent): Promise<boolean> {
-    if (event.type === 'outbounce' || event.thresholdExceeded === true) return true;
-    if (event.type !== 'bounce') return false;
+  private async learnOutbounce(event: NormalizedEvent): Promise<{ outbounce: boolean; at?: string }> {
+    if (event.type === 'outbounce' || event.thresholdExceeded === true) return { outbounce: true };
+    if (event.type !== 'bounce') return { outbounce: false };
     const recipient = event.recipientId ?? event.email;
     if (this.options.checkBounceThreshold && recipient) {
       const verdict = await this.options.checkBounceThreshold(event.clientId, recipient);
-      if (verdict !== undefined) return verdict;
+      if (verdict !== undefined) return { outbounce: verdict };
     }
-    if (!event.email) return false;
+    if (!event.email) return { outbounce: false };
+    // The bounce series of the address (idempotent per event): its first bounce dates the outbounce,
+    // whatever order the bounces arrive and are processed in.
+    const series = await this.options.store.addToAggregate(`bounces|${event.clientId}|${event.email.toLowerCase()}`, event.key, canonicalTime(event.occurredAt));
     const counts = await this.options.store.countBounces(event.clientId, event.email);
-    return counts.hard >= this.options.bounceLimits.hard || counts.soft >= this.options.bounceLimits.soft;
+    const outbounce = counts.hard >= this.options.bounceLimits.hard || counts.soft >= this.options.bounceLimits.soft;
+    return outbounce ? { outbounce, at: series.firstAt } : { outbounce };
   }
 
   private async gatherBatchFacts(decided: DecidedEvent[], work: { stored: StoredEvent; event: NormalizedEvent }[]): Promise<BatchFacts> {

@@ -211,7 +211,16 @@ describe('SyncWorker rounds (store: SQLite in memory)', () => {
       }
       await append([ev({ type: 'bounce', bounceKind: 'hard', email: 'good@example.com', occurredAt: '2026-11-03T00:00:00Z' })]);
       expect((await w.runOnce()).outcomes[0]).toMatchObject({ state: 'applied' });
-      expect(executed.flat().map((o) => o.body)).toEqual([{ crs_outbounce: true, crs_outbounceon: '2026-11-03T00:00:00Z' }]);
+      // Dated by the first bounce of the series: the same whatever order the bounces are processed in.
+      expect(executed.flat().map((o) => o.body)).toEqual([{ crs_outbounce: true, crs_outbounceon: '2026-11-01T00:00:00Z' }]);
+    });
+
+    it('local counting is order-independent: bounces processed newest first date the outbounce the same', async () => {
+      const { client, executed } = fakeDataverse(() => ({}));
+      await append(['03', '02', '01'].map((day) => ev({ type: 'bounce', bounceKind: 'hard', email: 'good@example.com', occurredAt: `2026-11-${day}T00:00:00Z` })));
+      const round = await worker(client, { lookups: lookupsWithConsent() }).runOnce();
+      expect(round.outcomes.map((o) => o.state)).toEqual(['applied', 'applied', 'applied']);
+      expect(executed.flat().map((o) => o.body)).toEqual([{ crs_outbounce: true, crs_outbounceon: '2026-11-01T00:00:00Z' }]);
     });
 
     it('a bounce whose event says thresholdExceeded needs no question', async () => {
