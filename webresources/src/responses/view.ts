@@ -54,7 +54,7 @@ function groupSection(group: CampaignGroup, index: number, v: ViewContext): HTML
   return h(
     'section',
     { class: 'crs-group', 'aria-labelledby': headingId },
-    h('h2', { id: headingId, class: 'crs-group__title' }, group.campaignName ?? t('noCampaign'), ' ', h('span', { class: 'crs-meta' }, t('groupSummary', { count: formatNumber(group.rows.length, v.dates.locale) }))),
+    h('h2', { id: headingId, class: 'crs-group__title' }, group.campaignName ?? t('noCampaign'), ' ', h('span', { class: 'crs-meta' }, group.rows.length === 1 ? t('groupSummaryOne') : t('groupSummary', { count: formatNumber(group.rows.length, v.dates.locale) }))),
     h(
       'table',
       { class: 'crs-table' },
@@ -71,6 +71,7 @@ function filterBar(totals: readonly CategoryTotal[], filter: ResponseCategory | 
       'button',
       { type: 'button', class: 'crs-filter__button', 'aria-pressed': String(filter === category), 'data-focus': `filter-${category ?? 'all'}` },
       ...content,
+      ' ',
       h('span', { class: 'crs-filter__count' }, formatNumber(count, v.dates.locale)),
     );
     b.addEventListener('click', () => actions.setFilter(category));
@@ -94,9 +95,9 @@ function totalsLine(totals: readonly CategoryTotal[], filter: ResponseCategory |
     'p',
     { class: 'crs-meta crs-totals', 'data-testid': 'totals' },
     h('span', { class: 'crs-visually-hidden' }, v.t('totalsLabel'), ': '),
-    v.t('totalsResponses', { count: formatNumber(responses, v.dates.locale) }),
+    responses === 1 ? v.t('totalsResponsesOne') : v.t('totalsResponses', { count: formatNumber(responses, v.dates.locale) }),
     ' · ',
-    v.t('totalsEvents', { count: formatNumber(events, v.dates.locale) }),
+    events === 1 ? v.t('totalsEventsOne') : v.t('totalsEvents', { count: formatNumber(events, v.dates.locale) }),
   );
 }
 

@@ -25,12 +25,12 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
-export function append(parent: Node, children: readonly (Child | readonly Child[])[]): void {
+export function append(target: Node, children: readonly (Child | readonly Child[])[]): void {
   for (const child of children) {
-    if (Array.isArray(child)) append(parent, child);
+    if (Array.isArray(child)) append(target, child);
     else if (child === null || child === undefined || child === false) continue;
-    else if (typeof child === 'string' || typeof child === 'number') parent.appendChild(document.createTextNode(String(child)));
-    else parent.appendChild(child as Node);
+    else if (typeof child === 'string' || typeof child === 'number') target.appendChild(document.createTextNode(String(child)));
+    else target.appendChild(child as Node);
   }
 }
 

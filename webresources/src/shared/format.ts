@@ -17,20 +17,38 @@ export interface DateContext {
   timeZoneOffsetMinutes?: number;
 }
 
+// Creating Intl formatters is expensive (about a millisecond each): keep one per locale and mode.
+const dateFormatters = new Map<string, Intl.DateTimeFormat>();
+const numberFormatters = new Map<string, Intl.NumberFormat>();
+
+function dateFormatter(locale: string, utc: boolean): Intl.DateTimeFormat {
+  const key = `${locale}|${utc}`;
+  let f = dateFormatters.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short', ...(utc ? { timeZone: 'UTC' } : {}) });
+    dateFormatters.set(key, f);
+  }
+  return f;
+}
+
 export function formatDateTime(iso: string | undefined, ctx: DateContext, formatted?: string): string | undefined {
   if (formatted) return formatted;
   if (!iso) return undefined;
   const ms = Date.parse(iso);
   if (Number.isNaN(ms)) return undefined;
-  const options: Intl.DateTimeFormatOptions = { dateStyle: 'medium', timeStyle: 'short' };
   if (ctx.timeZoneOffsetMinutes !== undefined && Number.isFinite(ctx.timeZoneOffsetMinutes)) {
-    return new Intl.DateTimeFormat(ctx.locale, { ...options, timeZone: 'UTC' }).format(new Date(ms + ctx.timeZoneOffsetMinutes * 60_000));
+    return dateFormatter(ctx.locale, true).format(new Date(ms + ctx.timeZoneOffsetMinutes * 60_000));
   }
-  return new Intl.DateTimeFormat(ctx.locale, options).format(new Date(ms));
+  return dateFormatter(ctx.locale, false).format(new Date(ms));
 }
 
 export function formatNumber(n: number, locale: string): string {
-  return new Intl.NumberFormat(locale).format(n);
+  let f = numberFormatters.get(locale);
+  if (!f) {
+    f = new Intl.NumberFormat(locale);
+    numberFormatters.set(locale, f);
+  }
+  return f.format(n);
 }
 
 /** The label of a choice value in the user's language, read from the schema model. */
