@@ -75,9 +75,10 @@ export function send(
       res.on('error', reject);
     });
     // The server may answer 413/401 and close before the whole body is written.
+    // Then an EPIPE/ECONNRESET may come before the answer is read: give the answer a moment.
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE' || err.code === 'ECONNRESET') return;
-      reject(err);
+      if (err.code === 'EPIPE' || err.code === 'ECONNRESET') setTimeout(() => reject(err), 1_000).unref();
+      else reject(err);
     });
     if (opts.body !== undefined) req.end(opts.body);
     else req.end();
