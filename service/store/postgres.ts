@@ -7,8 +7,9 @@
 import pg from 'pg';
 import type { NormalizedEvent } from '../events.js';
 import {
-  assertState, checkOutcomes, isStoreId, lastOutcomePerId, parseNormalized, toNewEventRow, toRequeueRow,
+  assertState, checkOutcomes, isStoreId, lastOutcomePerId, parseNormalized, splitGroupResults, toNewEventRow, toRequeueRow,
 } from './rows.js';
+import type { NewEventRow } from './rows.js';
 import type {
   AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, StoreCounts, StoredEvent,
 } from './types.js';
@@ -93,6 +94,16 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   },
 ];
 
+interface PendingAppend {
+  rows: NewEventRow[];
+  resolve: (r: AppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Inserts running at once (each holds a pool connection; the rest of the pool serves leases and queries). */
+const MAX_CONCURRENT_FLUSHES = 4;
+const MAX_ROWS_PER_FLUSH = 5_000;
+
 /** Advisory lock namespaces (first key of the two-key form). */
 const LOCK_MIGRATE = 0x435253_01;
 const LOCK_AGGREGATE = 0x435253_02;
@@ -134,6 +145,9 @@ export class PostgresEventStore implements EventStore {
   private readonly now: () => Date;
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
+  private appendQueue: PendingAppend[] = [];
+  private flushScheduled = false;
+  private activeFlushes = 0;
 
   constructor(opts: PostgresStoreOptions) {
     this.schema = opts.schema;
@@ -201,29 +215,96 @@ export class PostgresEventStore implements EventStore {
     });
   }
 
-  async append(events: IncomingEvent[]): Promise<AppendResult> {
-    if (events.length === 0) return { accepted: 0, duplicates: 0, quarantined: 0 };
-    const rows = events.map(toNewEventRow);
-    const quarantined = rows.filter((r) => r.state === 'quarantined').length;
+  append(events: IncomingEvent[]): Promise<AppendResult> {
+    if (this.closed) return Promise.reject(new Error('event store is closed'));
+    if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, quarantined: 0 });
+    let rows: NewEventRow[];
+    try {
+      rows = events.map(toNewEventRow);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.appendQueue.push({ rows, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Group commit: appends queue up while up to MAX_CONCURRENT_FLUSHES inserts are running; the next insert
+   * takes everything queued (one statement, one commit). Under load this turns many one-event webhook
+   * requests into few transactions; idle, an append is written on the next event-loop turn.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.activeFlushes >= MAX_CONCURRENT_FLUSHES || this.appendQueue.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.startFlush();
+    });
+  }
+
+  private startFlush(): void {
+    if (this.activeFlushes >= MAX_CONCURRENT_FLUSHES || this.appendQueue.length === 0) return;
+    const batch: PendingAppend[] = [];
+    let size = 0;
+    while (this.appendQueue.length > 0 && (batch.length === 0 || size + this.appendQueue[0]!.rows.length <= MAX_ROWS_PER_FLUSH)) {
+      const next = this.appendQueue.shift()!;
+      size += next.rows.length;
+      batch.push(next);
+    }
+    this.activeFlushes += 1;
+    const flushing = this.flushBatch(batch).finally(() => {
+      this.activeFlushes -= 1;
+      this.scheduleFlush();
+    });
+    this.inflight.add(flushing);
+    void flushing.then(() => this.inflight.delete(flushing));
+  }
+
+  /** Writes one batch; when the group fails, retries each append alone so one bad call fails alone. */
+  private async flushBatch(batch: PendingAppend[]): Promise<void> {
+    try {
+      const results = await this.insertGroups(batch.map((b) => b.rows));
+      batch.forEach((b, i) => b.resolve(results[i]!));
+    } catch (groupError) {
+      if (batch.length === 1) {
+        batch[0]!.reject(groupError);
+        return;
+      }
+      for (const b of batch) {
+        try {
+          b.resolve((await this.insertGroups([b.rows]))[0]!);
+        } catch (err) {
+          b.reject(err);
+        }
+      }
+    }
+  }
+
+  private async insertGroups(groups: NewEventRow[][]): Promise<AppendResult[]> {
+    const rows = groups.flat();
     const now = this.now();
-    // One statement = one transaction; ON CONFLICT DO NOTHING also skips a repeat inside the same batch
-    // (rows are inserted in their input order, so the first occurrence is the one stored).
-    const { rowCount } = await this.query(
+    // One statement = one transaction; ON CONFLICT DO NOTHING also skips a repeat inside the statement
+    // (rows are inserted in input order, so the first occurrence is the one stored).
+    const { rows: inserted } = await this.pool.query<{ dedup_key: string | null }>(
       `INSERT INTO crs_events
          (client_id, dedup_key, raw, normalized, state, priority, last_error, event_type, email, bounce_kind, received_at, next_attempt_at)
        SELECT u.client_id, u.dedup_key, u.raw, u.normalized, u.state, u.priority, u.last_error, u.event_type, u.email, u.bounce_kind, $11, $11
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::text[])
             WITH ORDINALITY AS u(client_id, dedup_key, raw, normalized, state, priority, last_error, event_type, email, bounce_kind, ord)
        ORDER BY u.ord
-       ON CONFLICT (dedup_key) DO NOTHING`,
+       ON CONFLICT (dedup_key) DO NOTHING
+       RETURNING dedup_key`,
       [
         rows.map((r) => r.clientId), rows.map((r) => r.dedupKey), rows.map((r) => r.raw), rows.map((r) => r.normalized),
         rows.map((r) => r.state), rows.map((r) => r.priority), rows.map((r) => r.lastError), rows.map((r) => r.eventType),
         rows.map((r) => r.email), rows.map((r) => r.bounceKind), now,
       ],
     );
-    const inserted = rowCount ?? 0;
-    return { accepted: inserted - quarantined, duplicates: rows.length - inserted, quarantined };
+    const keys = new Set<string>();
+    for (const r of inserted) if (r.dedup_key !== null) keys.add(r.dedup_key);
+    return splitGroupResults(groups, keys);
   }
 
   async lease(opts: LeaseOptions): Promise<StoredEvent[]> {
@@ -406,7 +487,12 @@ export class PostgresEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.inflight]);
+    // Appends accepted before close are written, not dropped; then in-flight work ends before the pool does.
+    for (;;) {
+      while (this.appendQueue.length > 0 && this.activeFlushes < MAX_CONCURRENT_FLUSHES) this.startFlush();
+      if (this.inflight.size === 0 && this.appendQueue.length === 0) break;
+      await Promise.allSettled([...this.inflight]);
+    }
     await this.pool.end();
   }
 }

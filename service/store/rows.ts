@@ -5,7 +5,7 @@
 import { priorityOf } from '../events.js';
 import type { NormalizedEvent } from '../events.js';
 import { EVENT_STATES } from './types.js';
-import type { EventState, IncomingEvent, Outcome } from './types.js';
+import type { AppendResult, EventState, IncomingEvent, Outcome } from './types.js';
 
 /** The column values of a new event row (times are added by the engine). */
 export interface NewEventRow {
@@ -111,4 +111,24 @@ export function lastOutcomePerId(outcomes: Outcome[]): Outcome[] {
 
 export function parseNormalized(text: string | null): NormalizedEvent | null {
   return text === null ? null : (JSON.parse(text) as NormalizedEvent);
+}
+
+/**
+ * Group commit: several append() calls written by one INSERT … ON CONFLICT DO NOTHING RETURNING dedup_key.
+ * Rows are inserted in input order, so of one key the first occurrence is the one stored; it counts as
+ * accepted for its call, every later occurrence (same call or a later one) as a duplicate.
+ */
+export function splitGroupResults(groups: NewEventRow[][], insertedKeys: ReadonlySet<string>): AppendResult[] {
+  const claimed = new Set<string>();
+  return groups.map((rows) => {
+    const result: AppendResult = { accepted: 0, duplicates: 0, quarantined: 0 };
+    for (const row of rows) {
+      if (row.state === 'quarantined' || row.dedupKey === null) result.quarantined += 1;
+      else if (insertedKeys.has(row.dedupKey) && !claimed.has(row.dedupKey)) {
+        claimed.add(row.dedupKey);
+        result.accepted += 1;
+      } else result.duplicates += 1;
+    }
+    return result;
+  });
 }

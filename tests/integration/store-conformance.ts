@@ -130,6 +130,23 @@ export function describeEventStoreConformance(engine: 'sqlite' | 'postgres', har
         expect(e!.id).toMatch(/^[1-9][0-9]*$/);
       });
 
+      it('groups appends issued in the same tick into one transaction and still answers each caller separately', async () => {
+        const store = await fresh();
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.append([incoming(`k${i % 25}`), incoming(`own${i}`)])));
+        expect(results.slice(0, 25).every((r) => r.accepted === 2 && r.duplicates === 0)).toBe(true);
+        expect(results.slice(25).every((r) => r.accepted === 1 && r.duplicates === 1)).toBe(true);
+        expect((await store.counts()).received).toBe(75);
+      });
+
+      it('fails only the append whose transaction fails when a group cannot be committed', async () => {
+        const store = await fresh();
+        const bad = { clientId: null as unknown as string, raw: '{}', quarantineReason: 'x' }; // violates NOT NULL
+        const [ok, failed] = await Promise.allSettled([store.append([incoming('k1')]), store.append([bad])]);
+        expect(ok).toEqual({ status: 'fulfilled', value: { accepted: 1, duplicates: 0, quarantined: 0 } });
+        expect(failed.status).toBe('rejected');
+        expect((await store.counts()).received).toBe(1);
+      });
+
       it('has committed when the promise resolves: another connection sees the events', async () => {
         const store = await fresh();
         await store.append([incoming('k1'), quarantinedElement('{')]);
