@@ -17,7 +17,7 @@ export const IDS_PATH = path.join(REPO_ROOT, 'solution', 'ids.json');
 
 export interface SolutionBuildRequest {
   outDir: string;
-  /** Where the web resource bundles are (default dist/webresources); given = never runs `npm run build`. */
+  /** Take the bundles from here as they are; default: build them into dist/webresources first. */
   webResourcesDir?: string;
   withoutLead: boolean;
   managed: boolean;
@@ -51,10 +51,6 @@ async function readWebResources(model: SolutionModel, dir: string): Promise<WebR
   return files;
 }
 
-function webResourcesPresent(model: SolutionModel, dir: string): boolean {
-  return model.webResources.every((w) => existsSync(path.join(dir, ...w.name.split('/'))));
-}
-
 export async function buildSolutionZips(req: SolutionBuildRequest): Promise<BuiltZip[]> {
   const log = req.log ?? ((line: string) => console.log(line));
   const model = req.model ?? solutionModel;
@@ -65,17 +61,15 @@ export async function buildSolutionZips(req: SolutionBuildRequest): Promise<Buil
 
   let dir = req.webResourcesDir;
   if (!dir) {
+    // Always rebuild the bundles from webresources/ (esbuild is deterministic and fast), so a
+    // stale dist/webresources can never end up in a release zip.
     dir = path.join(REPO_ROOT, 'dist', 'webresources');
-    const scoped = scopeModel(model, { withoutLead: req.withoutLead });
-    if (!webResourcesPresent(scoped, dir)) {
-      log('dist/webresources is incomplete: building the web resources first (what `npm run build` does)');
-      try {
-        // The web resource build lives with the web resources; loaded only when needed.
-        const { buildWebResources } = (await import('../../webresources/build.js')) as { buildWebResources: (outDir: string) => Promise<unknown> };
-        await buildWebResources(dir);
-      } catch (err) {
-        throw new Error(`web resource build failed (${err instanceof Error ? err.message : String(err)}); run \`npm run build\` and fix it first`);
-      }
+    try {
+      const { buildWebResources } = (await import('../../webresources/build.js')) as { buildWebResources: (outDir: string) => Promise<unknown[]> };
+      const built = await buildWebResources(dir);
+      log(`web resources: ${built.length} files built into ${path.relative(process.cwd(), dir) || dir}`);
+    } catch (err) {
+      throw new Error(`web resource build failed (${err instanceof Error ? err.message : String(err)}); fix \`npm run build\` first`);
     }
   }
   const files = await readWebResources(scopeModel(model, { withoutLead: req.withoutLead }), dir);
@@ -118,7 +112,7 @@ export function registerSolutionCommands(program: Command): void {
     .option('--out <dir>', 'output directory', path.join(REPO_ROOT, 'dist'))
     .option('--managed-only', 'only the managed zip', false)
     .option('--unmanaged-only', 'only the unmanaged zip', false)
-    .option('--webresources <dir>', 'take the web resource files from this directory (default dist/webresources, built on demand)')
+    .option('--webresources <dir>', 'take the web resource files from this directory as they are (default: build them into dist/webresources)')
     .action(async (opts: { withoutLead: boolean; out: string; managedOnly: boolean; unmanagedOnly: boolean; webresources?: string }) => {
       if (opts.managedOnly && opts.unmanagedOnly) fail('--managed-only and --unmanaged-only exclude each other');
       try {
