@@ -106,7 +106,7 @@ describe('web resources in chromium under a strict CSP', () => {
     expect(await cards.nth(1).getByTestId('verdict').textContent().then(squash)).toBe('Eingewilligt seit 01.02.2026, 09:00');
     expect(await cards.nth(1).getByTestId('outbounce').innerText()).toBe('Outbounce seit 30.09.2026, 07:00');
     expect(await cards.nth(0).getByTestId('outbounce').count()).toBe(0);
-    expect(await cards.nth(2).getByTestId('verdict').textContent().then(squash)).toBe('Kein Verlauf');
+    expect(await cards.nth(2).getByTestId('verdict').textContent().then(squash)).toBe('Kein Verlauf gespeicherter Status: Abgemeldet');
     expect(await cards.nth(1).locator('.crs-meta').first().innerText()).toBe('Mandant: Retail AT (432) · Kanal: E-Mail');
     expect(await seriousAxe(frame)).toEqual([]);
     expect(cspViolations).toEqual([]);

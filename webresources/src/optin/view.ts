@@ -31,7 +31,7 @@ function historyRow(e: HistoryEntry, v: ViewContext): HTMLTableRowElement {
   );
 }
 
-function stateBadge(card: ConsentCard, v: ViewContext): HTMLElement {
+function stateBadge(card: ConsentCard, stored: string | undefined, v: ViewContext): HTMLElement {
   const { state, decidingEntry } = card.verdict;
   const label = state === 'optin' ? v.t('stateOptedIn') : state === 'optout' ? v.t('stateOptedOut') : v.t('stateNone');
   return h(
@@ -39,6 +39,8 @@ function stateBadge(card: ConsentCard, v: ViewContext): HTMLElement {
     { class: 'crs-verdict', 'data-testid': 'verdict' },
     h('span', { class: `crs-badge crs-badge--${state}` }, label),
     decidingEntry ? h('span', { class: 'crs-meta' }, ' ', v.t('since', { date: dateText(decidingEntry.occurredOn, decidingEntry.occurredOnFormatted, v) })) : null,
+    // without history there is no verdict to compute: show what is stored, labelled as such
+    state === 'none' && stored ? h('span', { class: 'crs-meta' }, ' ', v.t('storedStatus', { stored })) : null,
   );
 }
 
@@ -70,7 +72,7 @@ function consentCard(card: ConsentCard, index: number, state: Extract<OptInState
         h(
           'div',
           { class: 'crs-badges' },
-          stateBadge(card, v),
+          stateBadge(card, stored, v),
           card.outbounce
             ? h('p', { class: 'crs-badge crs-badge--outbounce', 'data-testid': 'outbounce' }, card.outbounceOn || card.outbounceOnFormatted ? t('outbounceSince', { date: dateText(card.outbounceOn, card.outbounceOnFormatted, v) }) : t('outbounce'))
             : null,
