@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { createDataverseClient } from '../dataverse/index.js';
 import type { DataverseClient } from '../dataverse/types.js';
 import type { Metrics } from '../metrics.js';
 import type { EventStore } from '../store/types.js';
@@ -127,11 +128,12 @@ export function createReconciliationTask(opts: ReconciliationTaskOptions): Recon
 }
 
 /**
- * Builds the task from the service's pieces. Needs Campaign REST credentials and a Dataverse client
- * (for the clients and mailings); without either it is created disabled with the reason.
+ * Builds the task from the service's pieces (service/tasks.ts). Needs Campaign REST credentials and
+ * a Dataverse (for the clients and mailings; a client is created from the configuration unless one
+ * is passed); without either it is created disabled, and says why in its status.
  */
 export function reconciliationTaskFromConfig(ctx: {
-  config: Pick<Config, 'campaign' | 'pollIntervalMs'>;
+  config: Pick<Config, 'campaign' | 'pollIntervalMs' | 'dataverse'>;
   store: EventStore;
   logger?: Logger;
   metrics?: Metrics;
@@ -143,16 +145,39 @@ export function reconciliationTaskFromConfig(ctx: {
   const { apiUrl, apiUser, apiPassword } = ctx.config.campaign;
   const logger = ctx.logger?.child({ task: RECONCILIATION_TASK_NAME });
   let disabledReason: string | undefined;
-  if (!ctx.campaign && (!apiUser || !apiPassword)) disabledReason = 'no Campaign REST credentials (CRS_CAMPAIGN_API_USER / CRS_CAMPAIGN_API_PASSWORD)';
-  else if (!ctx.directory && !ctx.dataverse) disabledReason = 'no Dataverse client to read crs_campaignclient / crs_campaignmailing';
-  const deps: Omit<ReconcileDeps, 'signal'> | undefined = disabledReason
-    ? undefined
-    : {
-        campaign: ctx.campaign ?? new CampaignClient({ baseUrl: apiUrl, user: apiUser!, password: apiPassword! }),
-        directory: ctx.directory ?? dataverseDirectory(ctx.dataverse!),
-        state: ctx.store,
-        ingest: ctx.ingest ?? storeIngest(ctx.store, ctx.metrics),
-        ...(logger ? { logger } : {}),
-      };
-  return createReconciliationTask({ intervalMs: ctx.config.pollIntervalMs, disabledReason, deps, logger });
+  if (ctx.config.pollIntervalMs === 0) disabledReason = 'CRS_POLL_INTERVAL=0';
+  else if (!ctx.campaign && (!apiUser || !apiPassword)) disabledReason = 'no Campaign REST credentials (CRS_CAMPAIGN_API_USER / CRS_CAMPAIGN_API_PASSWORD)';
+  else if (!ctx.directory && !ctx.dataverse && !ctx.config.dataverse.url) disabledReason = 'no Dataverse (CRS_DATAVERSE_URL) to read crs_campaignclient / crs_campaignmailing from';
+  if (disabledReason) return createReconciliationTask({ intervalMs: ctx.config.pollIntervalMs, disabledReason, logger });
+
+  let owned: { close(): Promise<void> } | undefined;
+  let directory = ctx.directory;
+  if (!directory) {
+    let dataverse = ctx.dataverse;
+    if (!dataverse) {
+      const client = createDataverseClient(ctx.config, { ...(logger ? { logger } : {}), ...(ctx.metrics ? { metrics: ctx.metrics } : {}) });
+      owned = client;
+      dataverse = client;
+    }
+    directory = dataverseDirectory(dataverse);
+  }
+  const task = createReconciliationTask({
+    intervalMs: ctx.config.pollIntervalMs,
+    logger,
+    deps: {
+      campaign: ctx.campaign ?? new CampaignClient({ baseUrl: apiUrl, user: apiUser!, password: apiPassword! }),
+      directory,
+      state: ctx.store,
+      ingest: ctx.ingest ?? storeIngest(ctx.store, ctx.metrics),
+      ...(logger ? { logger } : {}),
+    },
+  });
+  if (!owned) return task;
+  const stop = task.stop.bind(task);
+  return Object.assign(task, {
+    async stop() {
+      await stop();
+      await owned!.close();
+    },
+  });
 }

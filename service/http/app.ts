@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { EventStore } from '../store/types.js';
 import type { BackgroundTask } from '../tasks.js';
+import { registerEligibilityRoute } from '../campaign/eligibility-route.js';
 import { registerAdminRoutes } from './admin.js';
 import { registerHealthRoutes, type ReadinessCheck } from './health.js';
 import { registerWebhookRoutes } from './webhook.js';
@@ -18,7 +19,7 @@ import { registerWebhookRoutes } from './webhook.js';
 export const BODY_LIMIT_BYTES = 5 * 1024 * 1024;
 
 export interface AppDeps {
-  config: Pick<Config, 'webhook' | 'adminToken' | 'demoMode'>;
+  config: Pick<Config, 'webhook' | 'adminToken' | 'demoMode'> & Partial<Pick<Config, 'dataverse'>>;
   store: EventStore;
   logger: Logger;
   metrics: Metrics;
@@ -64,6 +65,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerHealthRoutes(app, deps);
   registerWebhookRoutes(app, deps);
   if (deps.config.adminToken) registerAdminRoutes(app, deps, deps.config.adminToken);
+  // GET /admin/eligibility (R6): reads Dataverse; registered only with the admin token, like the rest of /admin.
+  registerEligibilityRoute(app, { adminToken: deps.config.adminToken, dataverseSettings: deps.config.dataverse });
   await app.ready();
   return app;
 }

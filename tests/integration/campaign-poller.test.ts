@@ -10,7 +10,7 @@ import type { EventStore, StoredEvent } from '../../service/store/types.js';
 import { CampaignClient } from '../../service/campaign/client.js';
 import type { CampaignDirectory, PolledMailing } from '../../service/campaign/directory.js';
 import { reconcileOnce, storeIngest, watermarkKeys, type ReconcileDeps } from '../../service/campaign/poller.js';
-import { createReconciliationTask } from '../../service/campaign/reconciliation-task.js';
+import { createReconciliationTask, reconciliationTaskFromConfig } from '../../service/campaign/reconciliation-task.js';
 import { startCampaignEmulator, type CampaignEmulator } from '../emulators/campaign/index.js';
 
 const NOW = new Date('2026-11-26T12:00:00Z');
@@ -274,5 +274,18 @@ describe('the background task', () => {
     expect(logged.at(-1)).toMatch(/reconciliation finished: 1 client\(s\), 0 mailing\(s\), 1 events found, 1 new/);
     await task.stop();
     expect(task.status!()).toMatchObject({ nextRunAt: null });
+  });
+
+  it('is built from the configuration, disabled with the reason when something is missing', () => {
+    const dataverse = { url: undefined, authorityHost: 'https://login.microsoftonline.com', maxConcurrency: 4 };
+    const campaignCfg = { apiUrl: emu.url, apiUser: emu.user, apiPassword: emu.password };
+    const status = (config: Parameters<typeof reconciliationTaskFromConfig>[0]['config'], extra = {}) =>
+      reconciliationTaskFromConfig({ config, store, ...extra }).status!();
+    expect(status({ pollIntervalMs: 0, campaign: campaignCfg, dataverse })).toMatchObject({ enabled: false, disabledReason: 'CRS_POLL_INTERVAL=0' });
+    expect(status({ pollIntervalMs: 3_600_000, campaign: { apiUrl: emu.url }, dataverse }))
+      .toMatchObject({ enabled: false, disabledReason: 'no Campaign REST credentials (CRS_CAMPAIGN_API_USER / CRS_CAMPAIGN_API_PASSWORD)' });
+    expect(status({ pollIntervalMs: 3_600_000, campaign: campaignCfg, dataverse }))
+      .toMatchObject({ enabled: false, disabledReason: 'no Dataverse (CRS_DATAVERSE_URL) to read crs_campaignclient / crs_campaignmailing from' });
+    expect(status({ pollIntervalMs: 3_600_000, campaign: campaignCfg, dataverse }, { directory: directory([], []) })).toMatchObject({ enabled: true, intervalSeconds: 3600 });
   });
 });

@@ -188,8 +188,11 @@ function parseAuthentication(raw: string | undefined, legacyUser?: string, legac
   return 'authentication type unknown or incomplete';
 }
 
-function sampleEvent(w: EmulatorWebhook, mailingId: string, i: number): Record<string, unknown> {
-  const recipientId = `verify-${i + 1}@example.com`;
+let verifyRuns = 0;
+
+/** A sample event like Campaign's verify sends (recipients unique per verify call, so runs never collide). */
+function sampleEvent(w: EmulatorWebhook, mailingId: string, i: number, run: number): Record<string, unknown> {
+  const recipientId = `verify-${run}-${i + 1}@example.com`;
   const e: Record<string, unknown> = {
     type: w.type, mailingGroupId: Number(w.clientId), mailingId: Number(mailingId), mailId: `${mailingId}-${i + 1}`,
     recipientListId: 1, recipientId, timestamp: new Date().toISOString(),
@@ -376,7 +379,8 @@ export async function startCampaignEmulator(options: CampaignEmulatorOptions = {
     if (!q.mailingId || !/^\d+$/.test(q.mailingId)) return reply.code(400).send({ error: 'mailingId is required' });
     const n = q.numberOfEvents === undefined ? 1 : Number(q.numberOfEvents);
     if (!Number.isInteger(n) || n < 1 || n > 100) return reply.code(400).send({ error: 'numberOfEvents must be 1..100' });
-    const events = Array.from({ length: n }, (_, i) => sampleEvent(w, q.mailingId!, i));
+    const run = ++verifyRuns;
+    const events = Array.from({ length: n }, (_, i) => sampleEvent(w, q.mailingId!, i, run));
     let httpStatusCode = 0;
     let responseBody = '';
     try {
