@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { Metrics } from './metrics.js';
 import type { EventStore } from './store/types.js';
+import { reconciliationTaskFromConfig } from './campaign/reconciliation-task.js';
 import { createSyncTask } from './sync/task.js';
 
 export interface BackgroundTask {
@@ -29,5 +30,7 @@ export async function createBackgroundTasks(ctx: TaskContext): Promise<Backgroun
   // Sync worker (R1–R10 into Dataverse): on whenever a Dataverse is configured (also demo mode's emulator).
   const sync = createSyncTask(ctx);
   if (sync) tasks.push(sync);
+  // Reconciliation (R11): every CRS_POLL_INTERVAL; off (with the reason in /admin/status) without Campaign REST credentials or Dataverse.
+  tasks.push(reconciliationTaskFromConfig(ctx));
   return tasks;
 }
