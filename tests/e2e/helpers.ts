@@ -52,7 +52,7 @@ export function event(partial: Partial<NormalizedEvent> & Pick<NormalizedEvent, 
   };
 }
 
-const VOLATILE = /^(versionnumber|modifiedon|createdon|@odata\.etag|overriddencreatedon|_modifiedby_value|_createdby_value|_ownerid_value|_owninguser_value|_owningbusinessunit_value)$/;
+const VOLATILE = /^(activitypartyid|versionnumber|modifiedon|createdon|@odata\.etag|overriddencreatedon|_modifiedby_value|_createdby_value|_ownerid_value|_owninguser_value|_owningbusinessunit_value)$/;
 
 /** The rows the service writes, without volatile columns, sorted: equal dumps = equal state. */
 export function stateOf(emu: DataverseEmulator): Record<string, unknown[]> {
