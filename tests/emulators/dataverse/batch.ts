@@ -136,7 +136,11 @@ export interface BatchResult {
   operations: number;
 }
 
-export function executeBatch(engine: Engine, req: { headers: Record<string, string | undefined>; body: string }): BatchResult {
+/** `operationFault` may answer an operation instead of the engine (scripted faults inside a batch). */
+export function executeBatch(
+  engine: Engine, req: { headers: Record<string, string | undefined>; body: string },
+  operationFault?: (path: string) => CoreResponse | null,
+): BatchResult {
   const items = parseBatch(req.body, req.headers['content-type']);
   const ops = items.reduce((n, it) => n + (it.kind === 'op' ? 1 : it.parts.length), 0);
   if (ops > MAX_OPS) throw badRequest(`The number of operations in the batch (${ops}) exceeds the maximum of ${MAX_OPS}.`);
@@ -148,6 +152,8 @@ export function executeBatch(engine: Engine, req: { headers: Record<string, stri
     const { path, query } = innerTarget(p.url);
     const cr: CoreRequest = { method: p.method, path, query, headers: p.headers, body: p.body, contentIds };
     if (path.replace(/^\//, '') === '$batch') return { status: 400, headers: {}, body: new DvError(400, '0x80060888', 'Nested batch requests are not supported.').body(), writes: 0 };
+    const injected = operationFault?.(`/${path.replace(/^\//, '')}${query ? `?${query}` : ''}`);
+    if (injected) return injected;
     const r = engine.handle(cr);
     writes += r.writes;
     return r;

@@ -43,6 +43,11 @@ export interface EngineOptions {
   enforceApplicationRequired?: boolean;
   /** Duplicate detection rules applied when `MSCRM.SuppressDuplicateDetection: false` is sent. */
   duplicateRules?: { table: string; column: string }[];
+  /**
+   * Alternate-key values containing / < > * % & : \ ? + cannot be used in a URL against real
+   * Dataverse (define-alternate-keys-entity); reject them like it does (default true).
+   */
+  keyCharacterBreakage?: boolean;
   userId?: string;
   businessUnitId?: string;
   organizationId?: string;
@@ -148,7 +153,7 @@ export class Engine {
 
   // ---------------------------------------------------------------- keys and references
 
-  private resolveKey(t: EmuTable, key: ResourceKey): { id: string | null; keyValues: Record<string, unknown> } {
+  private resolveKey(t: EmuTable, key: ResourceKey, inUrl = true): { id: string | null; keyValues: Record<string, unknown> } {
     if (key.kind === 'id') return { id: key.id, keyValues: {} };
     const names = Object.keys(key.values);
     if (names.length === 1 && names[0] === t.primaryId) {
@@ -159,6 +164,12 @@ export class Engine {
     const ak = t.alternateKeys.find((k) => k.columns.length === names.length && k.columns.every((c) => names.includes(c) || names.includes(lookupKey(c))));
     if (!ak) {
       throw badRequest(`The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.${t.logicalName}'. Ensure that the names and number of key properties match the declared or alternate key properties for the resource 'Microsoft.Dynamics.CRM.${t.logicalName}'.`);
+    }
+    if (inUrl && this.opts.keyCharacterBreakage !== false) {
+      const bad = Object.values(key.values).find((v) => typeof v === 'string' && /[/<>*%&:\\?+]/.test(v));
+      if (bad !== undefined) {
+        throw badRequest(`A potentially dangerous Request.Path value was detected from the client: the key value '${String(bad)}' contains a character that alternate-key addressing does not support (/ < > * % & : \\ ? +).`);
+      }
     }
     const keyValues: Record<string, unknown> = {};
     for (const c of ak.columns) {
@@ -855,7 +866,7 @@ export class Engine {
         if (!explicitKey && action !== 'CreateMultiple') {
           const ak = t.alternateKeys.find((k) => k.columns.every((c) => item[c] !== undefined));
           if (ak) {
-            key = this.resolveKey(t, { kind: 'alt', values: Object.fromEntries(ak.columns.map((c) => [c, item[c] as string])) });
+            key = this.resolveKey(t, { kind: 'alt', values: Object.fromEntries(ak.columns.map((c) => [c, item[c] as string])) }, false);
             explicitKey = true;
           }
         }

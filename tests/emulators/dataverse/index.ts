@@ -15,7 +15,7 @@ import { executeBatch } from './batch.js';
 import { Engine } from './engine.js';
 import { DvError } from './errors.js';
 import { DEFAULT_LIMITS, Protection, type Limits } from './protection.js';
-import { buildSchema } from './schema.js';
+import { buildSchema, type SchemaCustomization } from './schema.js';
 
 export { demoSeed } from './demo-seed.js';
 
@@ -46,6 +46,19 @@ export interface DataverseEmulatorOptions {
   enforceApplicationRequired?: boolean;
   /** Journal capacity (oldest entries are dropped; default 100,000). */
   journalLimit?: number;
+  /** Extra columns, choice values, alternate keys or tables of a customer's org. */
+  customize?: SchemaCustomization;
+  /** Reject alternate-key values with / < > * % & : \\ ? + in URLs, like Dataverse (default true). */
+  keyCharacterBreakage?: boolean;
+}
+
+export interface FaultOptions {
+  retryAfterSeconds?: number;
+  /** Only requests (or $batch operations) whose path contains this text fail. */
+  match?: string;
+  /** Error code and message of the answer (defaults depend on the status). */
+  code?: string;
+  message?: string;
 }
 
 export interface JournalEntry {
@@ -79,12 +92,17 @@ export interface DataverseEmulator {
   reset(): void;
   journal(): JournalEntry[];
   faults: {
-    failNext(n: number, status: 503 | 500 | 429, opts?: { retryAfterSeconds?: number }): void;
+    /** The next n Web API requests (or, with `match`, matching requests and $batch operations) fail. */
+    failNext(n: number, status: 503 | 500 | 429 | 400 | 404 | 412, opts?: FaultOptions): void;
     throttleFor(ms: number, retryAfterSeconds: number): void;
     /** Destroys the connection of the next n Web API requests without an answer. */
     dropNext(n: number): void;
+    /** Delays the next n Web API requests by ms (slow answers, client timeouts). */
+    delayNext(n: number, ms: number): void;
     clear(): void;
   };
+  /** Requests consumed (each $batch operation counts, as for entitlement limits), and per caller. */
+  usage(): { requests: number; operations: number; byCaller: Record<string, number> };
   /** Invalidates every token issued so far: the next Web API call with one gets 401. */
   revokeTokens(): void;
   close(): Promise<void>;
@@ -137,10 +155,11 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
   const port = (server.address() as AddressInfo).port;
   const origin = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
-  const schema = buildSchema();
+  const schema = buildSchema(opts.customize ?? {});
   const engineOpts = {
     baseUrl: origin,
     strictPartyMasks: opts.strictPartyMasks ?? true,
+    keyCharacterBreakage: opts.keyCharacterBreakage ?? true,
     enforceApplicationRequired: opts.enforceApplicationRequired ?? false,
     userId: '00000000-0000-0000-0000-0000000000a1',
     businessUnitId: '00000000-0000-0000-0000-0000000000b1',
@@ -150,8 +169,10 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
   const authority = new Authority({ origin, tenantId, clientId, clientSecret, tokenLifetimeSeconds: opts.tokenLifetimeSeconds ?? 3600, resource: origin });
   const protection = new Protection(limits);
   let journal: JournalEntry[] = [];
-  const faultQueue: { status: number; retryAfterSeconds?: number }[] = [];
+  const faultQueue: ({ status: number } & FaultOptions)[] = [];
   let dropCount = 0;
+  const delays: number[] = [];
+  let usage = { requests: 0, operations: 0, byCaller: {} as Record<string, number> };
   let throttle: { until: number; retryAfterSeconds: number } | null = null;
 
   const seed = (data: EmulatorSeed): void => {
@@ -164,18 +185,21 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
     faultQueue.length = 0;
     throttle = null;
     dropCount = 0;
+    delays.length = 0;
+    usage = { requests: 0, operations: 0, byCaller: {} };
     if (opts.seed) seed(opts.seed);
   };
   if (opts.seed) seed(opts.seed);
 
   const record = (e: JournalEntry): void => {
     journal.push(e);
-    if (journal.length > journalLimit) journal.splice(0, journal.length - journalLimit);
+    // Trim in chunks so a long benchmark does not pay an O(n) splice per request.
+    if (journal.length > journalLimit + Math.max(1, journalLimit >> 3)) journal.splice(0, journal.length - journalLimit);
   };
 
   const faults: DataverseEmulator['faults'] = {
-    failNext(n, status, o) {
-      for (let i = 0; i < n; i++) faultQueue.push(o?.retryAfterSeconds !== undefined ? { status, retryAfterSeconds: o.retryAfterSeconds } : { status });
+    failNext(n, status, o = {}) {
+      for (let i = 0; i < n; i++) faultQueue.push({ ...o, status });
     },
     throttleFor(ms, retryAfterSeconds) {
       throttle = { until: Date.now() + ms, retryAfterSeconds };
@@ -183,14 +207,33 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
     dropNext(n) {
       dropCount += n;
     },
+    delayNext(n, ms) {
+      for (let i = 0; i < n; i++) delays.push(ms);
+    },
     clear() {
       faultQueue.length = 0;
       throttle = null;
       dropCount = 0;
+      delays.length = 0;
     },
   };
 
   const apiPrefix = /^\/api\/data\/v9\.[012]\//;
+
+  /** Takes the first queued fault that applies to `path` (request level: unmatched faults too). */
+  function takeFault(path: string, operationLevel: boolean): DvError | null {
+    const i = faultQueue.findIndex((f) => (f.match === undefined ? !operationLevel : path.includes(f.match)));
+    if (i < 0) return null;
+    const f = faultQueue.splice(i, 1)[0]!;
+    const code = f.code ?? (f.status === 429 ? '0x80072322' : f.status === 412 ? '0x80040237' : f.status === 404 ? '0x80040217' : f.status === 400 ? '0x80040203' : '0x80040216');
+    const msg = f.message ?? (f.status === 429
+      ? `Number of requests exceeded the limit of ${limits.requestsPerWindow} over time window of ${Math.round(limits.windowMs / 1000)} seconds.`
+      : f.status === 503 ? 'The service is temporarily unavailable (injected fault).' : `Injected fault ${f.status}.`);
+    const h: Record<string, string> = {};
+    if (f.retryAfterSeconds !== undefined) h['Retry-After'] = String(f.retryAfterSeconds);
+    else if (f.status === 429) h['Retry-After'] = '1';
+    return new DvError(f.status, code, msg, h);
+  }
 
   async function webApi(req: IncomingMessage, url: URL, body: string, caller: string, headers: Record<string, string | undefined>): Promise<Answer | 'drop'> {
     const now = Date.now();
@@ -198,33 +241,28 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
     if (throttle && now < throttle.until) {
       return dvErrorAnswer(new DvError(429, '0x80072322', `Number of requests exceeded the limit of ${limits.requestsPerWindow} over time window of ${Math.round(limits.windowMs / 1000)} seconds.`, { 'Retry-After': String(throttle.retryAfterSeconds) }));
     }
-    const fault = faultQueue.shift();
-    if (fault) {
-      const code = fault.status === 429 ? '0x80072322' : '0x80040216';
-      const msg = fault.status === 429
-        ? `Number of requests exceeded the limit of ${limits.requestsPerWindow} over time window of ${Math.round(limits.windowMs / 1000)} seconds.`
-        : fault.status === 503 ? 'The service is temporarily unavailable (injected fault).' : 'An unexpected error occurred (injected fault).';
-      const h: Record<string, string> = {};
-      if (fault.retryAfterSeconds !== undefined) h['Retry-After'] = String(fault.retryAfterSeconds);
-      else if (fault.status === 429) h['Retry-After'] = '1';
-      return dvErrorAnswer(new DvError(fault.status, code, msg, h));
-    }
+    const fault = takeFault(url.pathname + url.search, false) ?? takeFault(url.pathname + url.search, true);
+    if (fault) return dvErrorAnswer(fault);
     const verdict = protection.admit(caller, now);
     if (!verdict.ok) {
       return dvErrorAnswer(new DvError(429, verdict.code, verdict.message, { 'Retry-After': String(verdict.retryAfterSeconds) }));
     }
     let execMs = 0;
     try {
-      await sleep(opts.latencyMs ?? 0);
+      await sleep((opts.latencyMs ?? 0) + (delays.shift() ?? 0));
       const started = performance.now();
       const path = url.pathname.replace(apiPrefix, '');
       let answer: Answer;
       let writes: number;
       if (path === '$batch') {
         if (req.method !== 'POST') throw new DvError(405, '0x80040227', 'The $batch endpoint accepts POST only.');
-        const r = executeBatch(engine, { headers, body });
+        const r = executeBatch(engine, { headers, body }, (path) => {
+          const f = faultQueue.length ? takeFault(path, true) : null;
+          return f ? { status: f.status, headers: { 'Content-Type': 'application/json; odata.metadata=minimal', 'OData-Version': '4.0', ...f.headers }, body: f.body(), writes: 0 } : null;
+        });
         answer = { status: r.status, headers: r.headers, body: r.body, operations: r.operations };
         writes = r.writes;
+        usage.operations += r.operations - 1;
       } else {
         const r = engine.handle({ method: req.method ?? 'GET', path, query: url.search.slice(1), headers, body });
         const errorCode = r.status >= 400 ? (r.body as { error?: { code?: string } } | undefined)?.error?.code : undefined;
@@ -248,7 +286,7 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
     const parsed = (): Record<string, unknown> => (body.trim() ? (JSON.parse(body) as Record<string, unknown>) : {});
     switch (`${req.method} ${what}`) {
       case 'GET info':
-        return json(200, { url: origin, authorityHost: origin, tenantId, clientId, clientSecret, caCertPath: CA_CERT_PATH, limits });
+        return json(200, { url: origin, authorityHost: origin, tenantId, clientId, clientSecret, caCertPath: CA_CERT_PATH, limits, usage });
       case 'POST seed':
         seed(parsed() as EmulatorSeed);
         return json(204, undefined);
@@ -265,11 +303,16 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
         return json(204, undefined);
       case 'POST faults': {
         const b = parsed();
-        const fn = b.failNext as { n: number; status: 503 | 500 | 429; retryAfterSeconds?: number } | undefined;
-        if (fn) faults.failNext(fn.n, fn.status, fn.retryAfterSeconds !== undefined ? { retryAfterSeconds: fn.retryAfterSeconds } : {});
+        const fn = b.failNext as ({ n: number; status: 503 | 500 | 429 } & FaultOptions) | undefined;
+        if (fn) {
+          const { n, status, ...o } = fn;
+          faults.failNext(n, status, o);
+        }
         const tf = b.throttleFor as { ms: number; retryAfterSeconds: number } | undefined;
         if (tf) faults.throttleFor(tf.ms, tf.retryAfterSeconds);
         if (typeof b.dropNext === 'number') faults.dropNext(b.dropNext);
+        const dn = b.delayNext as { n: number; ms: number } | undefined;
+        if (dn) faults.delayNext(dn.n, dn.ms);
         if (b.clear) faults.clear();
         return json(204, undefined);
       }
@@ -303,6 +346,9 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
         answer = { status: 401, headers: { 'WWW-Authenticate': authority.wwwAuthenticate() }, body: '' };
       } else {
         caller = claims.appid;
+        usage.requests++;
+        usage.operations++;
+        usage.byCaller[caller] = (usage.byCaller[caller] ?? 0) + 1;
         answer = await webApi(req, url, body, caller, headers);
       }
     } else if (p === `/${tenantId}/v2.0/.well-known/openid-configuration` || p === `/${tenantId}/.well-known/openid-configuration`) {
@@ -372,6 +418,7 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
     journal: () => journal.slice(),
     faults,
     revokeTokens: () => authority.revokeAll(),
+    usage: () => ({ ...usage, byCaller: { ...usage.byCaller } }),
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

@@ -88,7 +88,7 @@ describe('over HTTP', () => {
   });
 
   it('429 0x80072321 when modelled write cost exhausts the execution-time budget', async () => {
-    h = await startHarness({ operationCostMs: 20, limits: { executionMsPerWindow: 50 } });
+    h = await startHarness({ operationCostMs: 100, limits: { executionMsPerWindow: 250 } });
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) statuses.push((await h.api('POST', 'contacts', { body: { lastname: `c${i}` } })).status);
     expect(statuses).toEqual([204, 204, 204, 429]);
@@ -116,6 +116,29 @@ describe('over HTTP', () => {
     expect((await h.api('GET', 'contacts')).status).toBe(200);
     const statuses = h.emu.journal().filter((e) => e.path.startsWith('/api/')).map((e) => e.status);
     expect(statuses).toEqual([503, 503, 429, 200, 429, 200, 0, 200]);
+  });
+
+  it('operation faults with `match` hit single requests and operations inside a $batch; usage counts operations', async () => {
+    h = await startHarness();
+    h.emu.faults.failNext(1, 412, { match: '/crs_newsletters', code: '0x80040237' });
+    expect((await h.api('GET', 'contacts')).status).toBe(200); // not matched: untouched
+    const b = 'batch_f';
+    const part = (url: string): string => `--${b}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nGET ${url} HTTP/1.1\r\n\r\n`;
+    const body = `${part('/api/data/v9.2/contacts')}${part('/api/data/v9.2/crs_newsletters')}--${b}--\r\n`;
+    const r = await h.api('POST', '$batch', { raw: body, headers: { 'Content-Type': `multipart/mixed; boundary=${b}`, Prefer: 'odata.continue-on-error' } });
+    expect(r.status).toBe(200);
+    expect([...r.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1])).toEqual(['200', '412']);
+    expect(h.emu.usage()).toMatchObject({ requests: 2, operations: 3 });
+  });
+
+  it('delayNext slows the next answers', async () => {
+    h = await startHarness();
+    h.emu.faults.delayNext(1, 150);
+    await h.api('GET', 'WhoAmI');
+    await h.api('GET', 'WhoAmI');
+    const [slow, fast] = h.emu.journal().filter((e) => e.path.startsWith('/api/'));
+    expect(slow!.durationMs).toBeGreaterThanOrEqual(150);
+    expect(fast!.durationMs).toBeLessThan(150);
   });
 
   it('journals time, method, path, status, caller and selected headers (never Authorization)', async () => {

@@ -4,7 +4,7 @@
  * describe: system columns (createdon, modifiedon, versionnumber, statecode, statuscode), the
  * read-only activityparty table, and the Web API naming rules (navigation properties).
  */
-import { allTables, type ColumnDef, type TableDef } from '../../../solution/model/index.js';
+import { allTables, type AlternateKeyDef, type ChoiceOption, type ColumnDef, type TableDef } from '../../../solution/model/index.js';
 
 export type EdmType = 'Edm.String' | 'Edm.Guid' | 'Edm.Int32' | 'Edm.Int64' | 'Edm.Boolean' | 'Edm.DateTimeOffset';
 
@@ -165,9 +165,38 @@ function systemColumns(logicalName: string, isActivity: boolean): EmuColumn[] {
   return cols;
 }
 
-export function buildSchema(extraTables: readonly TableDef[] = []): Schema {
+/**
+ * Per-environment customisation (reference item 7): a customer's org may have more columns,
+ * choice values, alternate keys or tables than the solution model. Tests declare them here.
+ */
+export interface SchemaCustomization {
+  tables?: readonly TableDef[];
+  columns?: readonly { table: string; column: ColumnDef }[];
+  choiceOptions?: readonly { table: string; column: string; options: readonly ChoiceOption[] }[];
+  alternateKeys?: readonly { table: string; key: AlternateKeyDef }[];
+}
+
+function customized(custom: SchemaCustomization): TableDef[] {
+  const tables: TableDef[] = [...allTables, ...(custom.tables ?? [])].map((t) => ({ ...t, columns: [...t.columns], alternateKeys: [...t.alternateKeys] }));
+  const find = (name: string): TableDef => {
+    const t = tables.find((x) => x.logicalName === name);
+    if (!t) throw new Error(`customization: unknown table '${name}'`);
+    return t;
+  };
+  for (const { table, column } of custom.columns ?? []) (find(table).columns as ColumnDef[]).push(column);
+  for (const { table, column, options } of custom.choiceOptions ?? []) {
+    const cols = find(table).columns as ColumnDef[];
+    const i = cols.findIndex((c) => c.logicalName === column);
+    if (i < 0) throw new Error(`customization: unknown column '${table}.${column}'`);
+    cols[i] = { ...cols[i]!, options: [...(cols[i]!.options ?? []), ...options] };
+  }
+  for (const { table, key } of custom.alternateKeys ?? []) (find(table).alternateKeys as AlternateKeyDef[]).push(key);
+  return tables;
+}
+
+export function buildSchema(custom: SchemaCustomization = {}): Schema {
   const inputs: TableInput[] = [];
-  for (const t of [...allTables, ...extraTables]) {
+  for (const t of customized(custom)) {
     const isActivity = 'isActivity' in t && t.isActivity === true;
     const modelCols = t.columns.map((c) => fromModelColumn(t, c));
     const names = new Set(modelCols.map((c) => c.name));

@@ -306,3 +306,39 @@ describe('bulk actions', () => {
     expect(h.emu.rows('contact').find((x) => x.contactid === I.contactAnna)?.lastname).toBe('Schmidt');
   });
 });
+
+describe('per-environment customisation and key addressing limits', () => {
+  it('accepts extra alternate keys, columns and choice values declared for one org', async () => {
+    const custom = await startHarness({
+      customize: {
+        alternateKeys: [{ table: 'campaignresponse', key: { logicalName: 'crs_responsekey_key', displayName: 'Response key', columns: ['crs_responsekey'] } }],
+        choiceOptions: [{ table: 'campaignresponse', column: 'responsecode', options: [{ value: 583000000, label: 'Opened', labelDe: 'Geöffnet' }] }],
+        columns: [{ table: 'contact', column: { logicalName: 'donotbulkemail', type: 'boolean', displayName: 'Do not allow bulk emails', displayNameDe: 'Keine Massen-E-Mails', description: '' } }],
+      },
+    });
+    try {
+      const r = await custom.api('PATCH', `campaignresponses(crs_responsekey='1234|1001|c|open')`, { body: { subject: 'Open', responsecode: 583000000 } });
+      expect(r.status).toBe(204);
+      const dup = await custom.api('POST', 'campaignresponses', { body: { subject: 'dup', crs_responsekey: '1234|1001|C|OPEN' } });
+      expect(dup.status).toBe(412);
+      expect(dup.json.error.code).toBe('0x80060892');
+      expect((await custom.api('POST', 'contacts', { body: { lastname: 'x', donotbulkemail: true } })).status).toBe(204);
+      // The default emulator has none of these.
+      expect((await h.api('POST', 'contacts', { body: { lastname: 'x', donotbulkemail: true } })).status).toBe(400);
+    } finally {
+      await custom.emu.close();
+    }
+  });
+
+  it('rejects key values with characters that break alternate-key URLs (unless switched off)', async () => {
+    const r = await h.api('PATCH', `crs_campaignclients(crs_clientid='${encodeURIComponent('12/34')}')`, { body: { crs_name: 'slash' } });
+    expect(r.status).toBe(400);
+    expect(h.emu.rows('crs_campaignclient').some((x) => x.crs_name === 'slash')).toBe(false);
+    const lenient = await startHarness({ keyCharacterBreakage: false });
+    try {
+      expect((await lenient.api('PATCH', `crs_campaignclients(crs_clientid='${encodeURIComponent('12+34')}')`, { body: { crs_name: 'plus' } })).status).toBe(204);
+    } finally {
+      await lenient.emu.close();
+    }
+  });
+});
