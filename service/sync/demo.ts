@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { MsalTokenProvider } from '../dataverse/auth.js';
 import type { DemoHook, DemoSetup } from '../main.js';
+import { startDemoCampaign } from '../campaign/demo.js';
 
 export const emulatorDemoHook: DemoHook = async ({ config, logger }): Promise<DemoSetup> => {
   // Loaded only in demo mode: production never imports the emulator.
@@ -39,10 +40,15 @@ export const emulatorDemoHook: DemoHook = async ({ config, logger }): Promise<De
       authorityHost: emulator.authorityHost,
     },
   };
+  // Campaign side: the bundled Campaign REST emulator for the reconciliation (service/campaign/demo.ts).
+  const campaign = await startDemoCampaign(demoConfig, logger);
   return {
-    config: demoConfig,
+    config: campaign.config,
     // Readiness as outside demo mode: a token can be had (through msal, from the emulator's authority).
     readinessChecks: [{ name: 'dataverse', check: async () => void (await tokens.getToken()) }],
-    stop: () => emulator.close(),
+    stop: async () => {
+      await campaign.stop();
+      await emulator.close();
+    },
   };
 };
