@@ -43,7 +43,7 @@ interface EventRow {
   event_type: string | null;
 }
 
-const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   {
     version: 1,
     name: 'events, response aggregates, key/value state',
@@ -90,6 +90,19 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         value      text NOT NULL,
         updated_at timestamptz NOT NULL
       );
+    `,
+  },
+  {
+    version: 2,
+    name: 'ready and deferred lease indexes',
+    // Events waiting for a retry time (unmatched back-off) no longer sit in the index every lease walks.
+    sql: `
+      ALTER TABLE crs_events ADD COLUMN deferred boolean NOT NULL DEFAULT false;
+      UPDATE crs_events SET deferred = true WHERE state IN ('pending','unmatched') AND next_attempt_at > received_at;
+      DROP INDEX IF EXISTS crs_events_due;
+      DROP INDEX IF EXISTS crs_events_lease_owner;
+      CREATE INDEX crs_events_ready ON crs_events (priority, id) WHERE state IN ('pending','unmatched') AND NOT deferred;
+      CREATE INDEX crs_events_deferred ON crs_events (next_attempt_at) WHERE state IN ('pending','unmatched') AND deferred;
     `,
   },
 ];
@@ -312,18 +325,30 @@ export class PostgresEventStore implements EventStore {
     if (limit === 0) return [];
     const now = this.now();
     const expires = new Date(now.getTime() + Math.max(0, opts.leaseMs));
-    // SKIP LOCKED: rows another process is leasing right now are passed over, not waited for; a row whose
-    // state changed meanwhile is re-checked against the WHERE clause after the lock (READ COMMITTED).
+    // Two bounded index scans: "ready" events (due since they arrived; backlog order) and "deferred" events
+    // whose retry time has come. SKIP LOCKED: rows another process is leasing right now are passed over, not
+    // waited for; a row whose state changed meanwhile is re-checked against the WHERE clause after the lock.
     const { rows } = await this.query<EventRow>(
-      `WITH due AS (
-         SELECT id FROM crs_events
-         WHERE state IN ('pending','unmatched') AND next_attempt_at <= $1
+      `WITH ready AS (
+         SELECT id, priority FROM crs_events
+         WHERE state IN ('pending','unmatched') AND NOT deferred
            AND (lease_expires_at IS NULL OR lease_expires_at <= $1)
          ORDER BY priority, id
          LIMIT $2
-         FOR UPDATE SKIP LOCKED)
+         FOR UPDATE SKIP LOCKED),
+       retry AS (
+         SELECT id, priority FROM crs_events
+         WHERE state IN ('pending','unmatched') AND deferred AND next_attempt_at <= $1
+           AND (lease_expires_at IS NULL OR lease_expires_at <= $1)
+         ORDER BY next_attempt_at
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED),
+       chosen AS (
+         SELECT id FROM (SELECT * FROM ready UNION ALL SELECT * FROM retry) candidates
+         ORDER BY priority, id
+         LIMIT $2)
        UPDATE crs_events e SET lease_owner = $3, lease_expires_at = $4, attempts = e.attempts + 1
-       FROM due WHERE e.id = due.id
+       FROM chosen WHERE e.id = chosen.id
        RETURNING ${EVENT_COLUMNS.split(', ').map((c) => `e.${c}`).join(', ')}`,
       [now, limit, opts.owner, expires],
     );
@@ -340,6 +365,7 @@ export class PostgresEventStore implements EventStore {
          state = o.state,
          last_error = o.error,
          next_attempt_at = COALESCE(o.next_at, $5),
+         deferred = COALESCE(o.next_at > $5, false),
          first_unmatched_at = CASE WHEN o.state = 'unmatched' THEN COALESCE(e.first_unmatched_at, $5) ELSE e.first_unmatched_at END,
          applied_at = CASE WHEN o.state = 'applied' THEN $5 ELSE e.applied_at END,
          lease_owner = NULL, lease_expires_at = NULL
@@ -427,7 +453,7 @@ export class PostgresEventStore implements EventStore {
         const r = await c.query(
           `UPDATE crs_events SET
              dedup_key = $2, normalized = $3, state = $4, priority = $5, last_error = $6, event_type = $7, email = $8,
-             bounce_kind = $9, attempts = 0, next_attempt_at = $10, first_unmatched_at = NULL,
+             bounce_kind = $9, attempts = 0, next_attempt_at = $10, deferred = false, first_unmatched_at = NULL,
              lease_owner = NULL, lease_expires_at = NULL
            WHERE id = $1`,
           [row.id, row.dedupKey, row.normalized, row.state, row.priority, row.lastError, row.eventType, row.email, row.bounceKind, now],

@@ -48,7 +48,7 @@ interface EventRow {
   event_type: string | null;
 }
 
-const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   {
     version: 1,
     name: 'events, response aggregates, key/value state',
@@ -88,6 +88,19 @@ const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         value      TEXT NOT NULL,
         updated_at INTEGER NOT NULL
       ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 2,
+    name: 'ready and deferred lease indexes',
+    // Events waiting for a retry time (unmatched back-off) no longer sit in the index every lease walks.
+    sql: `
+      ALTER TABLE crs_events ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0;
+      UPDATE crs_events SET deferred = 1 WHERE state IN ('pending','unmatched') AND next_attempt_at > received_at;
+      DROP INDEX IF EXISTS crs_events_due;
+      DROP INDEX IF EXISTS crs_events_lease_owner;
+      CREATE INDEX crs_events_ready ON crs_events (priority, id) WHERE state IN ('pending','unmatched') AND deferred = 0;
+      CREATE INDEX crs_events_deferred ON crs_events (next_attempt_at) WHERE state IN ('pending','unmatched') AND deferred = 1;
     `,
   },
 ];
@@ -180,23 +193,35 @@ export class SqliteEventStore implements EventStore {
           (client_id, dedup_key, raw, normalized, state, priority, last_error, received_at, next_attempt_at, event_type, email, bounce_kind)
           VALUES (@clientId, @dedupKey, @raw, @normalized, @state, @priority, @lastError, @now, @now, @eventType, @email, @bounceKind)
           ON CONFLICT (dedup_key) DO NOTHING`),
+      // Two bounded index scans instead of one over every waiting event: "ready" events (due since they
+      // arrived; backlog order) and "deferred" events whose retry time has come (unmatched back-off, retries).
       lease: db.prepare(`UPDATE crs_events
           SET lease_owner = @owner, lease_expires_at = @expires, attempts = attempts + 1
           WHERE id IN (
-            SELECT id FROM crs_events INDEXED BY crs_events_due -- else the planner sorts every pending row
-            WHERE state IN ('pending','unmatched') AND next_attempt_at <= @now
-              AND (lease_expires_at IS NULL OR lease_expires_at <= @now)
+            SELECT id FROM (
+              SELECT id, priority FROM (
+                SELECT id, priority FROM crs_events INDEXED BY crs_events_ready
+                WHERE state IN ('pending','unmatched') AND deferred = 0
+                  AND (lease_expires_at IS NULL OR lease_expires_at <= @now)
+                ORDER BY priority, id LIMIT @limit)
+              UNION ALL
+              SELECT id, priority FROM (
+                SELECT id, priority FROM crs_events INDEXED BY crs_events_deferred
+                WHERE state IN ('pending','unmatched') AND deferred = 1 AND next_attempt_at <= @now
+                  AND (lease_expires_at IS NULL OR lease_expires_at <= @now)
+                ORDER BY next_attempt_at LIMIT @limit))
             ORDER BY priority, id LIMIT @limit)
           RETURNING ${EVENT_COLUMNS}`),
       complete: db.prepare(`UPDATE crs_events SET
             state = @state,
             last_error = @error,
             next_attempt_at = @next,
+            deferred = @next > @now,
             first_unmatched_at = CASE WHEN @state = 'unmatched' THEN COALESCE(first_unmatched_at, @now) ELSE first_unmatched_at END,
             applied_at = CASE WHEN @state = 'applied' THEN @now ELSE applied_at END,
             lease_owner = NULL, lease_expires_at = NULL
           WHERE id = @id AND lease_owner = @owner AND lease_expires_at > @now`),
-      // Leases exist only on pending / unmatched events: the due index finds them.
+      // Leases exist only on pending / unmatched events (no index on lease_owner: a lease writes no index).
       releaseAll: db.prepare(`UPDATE crs_events SET lease_owner = NULL, lease_expires_at = NULL
           WHERE state IN ('pending','unmatched') AND lease_owner = ?`),
       counts: db.prepare('SELECT state, count(*) AS n FROM crs_events GROUP BY state'),
@@ -209,7 +234,7 @@ export class SqliteEventStore implements EventStore {
       requeue: db.prepare(`UPDATE crs_events SET
             dedup_key = @dedupKey, normalized = @normalized, state = @state, priority = @priority, last_error = @lastError,
             event_type = @eventType, email = @email, bounce_kind = @bounceKind, attempts = 0, next_attempt_at = @now,
-            first_unmatched_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+            deferred = 0, first_unmatched_at = NULL, lease_owner = NULL, lease_expires_at = NULL
           WHERE id = @id`),
       markReplayDuplicate: db.prepare(`UPDATE crs_events SET
             state = 'ignored', last_error = @error, lease_owner = NULL, lease_expires_at = NULL

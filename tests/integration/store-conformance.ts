@@ -66,7 +66,7 @@ export function describeEventStoreConformance(engine: 'sqlite' | 'postgres', har
     });
 
     describe('migrate', () => {
-      it('reports its engine and records schema version 1 once, however often it runs', async () => {
+      it('reports its engine and records each schema version once, however often it runs', async () => {
         const store = await fresh();
         expect(store.engine).toBe(engine);
         await store.append([incoming('k1')]);
@@ -74,7 +74,7 @@ export function describeEventStoreConformance(engine: 'sqlite' | 'postgres', har
         await Promise.all([store.migrate(), store.migrate()]);
         const other = await second(); // opening runs migrate again
         await other.migrate();
-        expect(await harness.migrationVersions()).toEqual([1]);
+        expect(await harness.migrationVersions()).toEqual([1, 2]);
         expect((await store.counts()).pending).toBe(1);
       });
     });
@@ -199,6 +199,21 @@ export function describeEventStoreConformance(engine: 'sqlite' | 'postgres', har
         clock.advance(3_600_000);
         expect((await store.lease({ owner: 'w1', limit: 10, leaseMs: 60_000 })).map((e) => [e.dedupKey, e.state, e.lastError]))
           .toEqual([['p', 'pending', 'HTTP 503']]);
+      });
+
+      it('merges retries that came due with the backlog by priority, then age', async () => {
+        const store = await fresh();
+        await store.append([incoming('late-open'), incoming('waiting-open')]);
+        const first = await store.lease({ owner: 'w1', limit: 2, leaseMs: 60_000 });
+        await store.complete('w1', first.map((e) => ({
+          id: e.id, state: 'unmatched' as const,
+          nextAttemptAt: new Date(clock.now().getTime() + (e.dedupKey === 'late-open' ? 60_000 : 86_400_000)),
+        })));
+        await store.append([incoming('new-open'), incoming('new-unsubscribe', 'unsubscribe')]);
+        clock.advance(60_000);
+        const leased = await store.lease({ owner: 'w1', limit: 10, leaseMs: 60_000 });
+        expect(leased.map((e) => e.dedupKey)).toEqual(['new-unsubscribe', 'late-open', 'new-open']);
+        expect(leased.map((e) => e.state)).toEqual(['pending', 'unmatched', 'pending']);
       });
 
       it('never hands one event to two concurrent callers', async () => {

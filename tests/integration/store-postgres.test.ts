@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../service/store/index.js';
+import { MIGRATIONS } from '../../service/store/postgres.js';
 import { describeEventStoreConformance, incoming } from './store-conformance.js';
 
 const BASE = 'postgres://postgres@127.0.0.1:5432/test';
@@ -47,10 +48,36 @@ describe('PostgreSQL engine settings', () => {
     const s = `${prefix}_race`;
     const stores = await Promise.all(Array.from({ length: 4 }, () => openStore(`${BASE}?schema=${s}`)));
     try {
-      const { rows } = await admin.query(`SELECT version FROM ${s}.crs_schema_migrations`);
-      expect(rows).toEqual([{ version: 1 }]);
+      const { rows } = await admin.query(`SELECT version FROM ${s}.crs_schema_migrations ORDER BY version`);
+      expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
     } finally {
       for (const store of stores) await store.close();
+    }
+  });
+
+  it('upgrades a version-1 schema in place: stored events stay, waiting retries stay deferred', async () => {
+    const s = `${prefix}_v1`;
+    await admin.query(`CREATE SCHEMA ${s}`);
+    const c = await admin.connect();
+    try {
+      await c.query(`SET search_path TO ${s}`);
+      await c.query(MIGRATIONS[0]!.sql);
+      await c.query(`CREATE TABLE crs_schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+        INSERT INTO crs_schema_migrations (version, name) VALUES (1, 'v1');
+        INSERT INTO crs_events (client_id, dedup_key, raw, state, priority, received_at, next_attempt_at, first_unmatched_at)
+          VALUES ('100', 'waiting', '{}', 'unmatched', 1, now(), '2100-01-01', now()), ('100', 'ready', '{}', 'pending', 1, now(), now(), NULL);`);
+      await c.query('RESET search_path');
+    } finally {
+      c.release();
+    }
+    const store = await openStore(`${BASE}?schema=${s}`);
+    try {
+      expect((await store.counts()).received).toBe(2);
+      expect((await store.lease({ owner: 'w', limit: 10, leaseMs: 1000 })).map((e) => e.dedupKey)).toEqual(['ready']);
+      const { rows } = await admin.query(`SELECT version FROM ${s}.crs_schema_migrations ORDER BY version`);
+      expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
+    } finally {
+      await store.close();
     }
   });
 

@@ -5,7 +5,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../service/store/index.js';
-import { SqliteEventStore } from '../../service/store/sqlite.js';
+import { MIGRATIONS, SqliteEventStore } from '../../service/store/sqlite.js';
 import { describeEventStoreConformance, incoming } from './store-conformance.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crs-store-sqlite-'));
@@ -55,6 +55,29 @@ describe('SQLite engine settings', () => {
     try {
       expect(await store.append([incoming('k1')])).toEqual({ accepted: 1, duplicates: 0, quarantined: 0 });
       expect(fs.existsSync(':memory:')).toBe(false);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('SQLite schema upgrade', () => {
+  it('upgrades a version-1 file in place: stored events stay, waiting retries stay deferred', async () => {
+    const file = path.join(dir, 'v1.sqlite');
+    const db = new Database(file);
+    db.exec(MIGRATIONS[0]!.sql);
+    db.exec(`CREATE TABLE crs_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+      INSERT INTO crs_schema_migrations VALUES (1, 'v1', 0);
+      INSERT INTO crs_events (client_id, dedup_key, raw, state, priority, received_at, next_attempt_at, first_unmatched_at)
+        VALUES ('100', 'waiting', '{}', 'unmatched', 1, 1000, 4102444800000, 1000), ('100', 'ready', '{}', 'pending', 1, 2000, 2000, NULL);`);
+    db.close();
+    const store = await openStore(`sqlite:${file}`);
+    try {
+      expect((await store.counts()).received).toBe(2);
+      expect((await store.lease({ owner: 'w', limit: 10, leaseMs: 1000 })).map((e) => e.dedupKey)).toEqual(['ready']);
+      const check = new Database(file, { readonly: true });
+      expect(check.prepare('SELECT version FROM crs_schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2]);
+      check.close();
     } finally {
       await store.close();
     }
