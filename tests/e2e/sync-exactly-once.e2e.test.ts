@@ -4,7 +4,6 @@
  * restart, and 503s plus a 429 storm must all end in exactly that state.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DataverseEmulator } from '../emulators/dataverse/index.js';
 import { stateOf } from './helpers.js';
 import { deliverOrdered, deliverShuffled, scenarioEvents, SCENARIO_UNMATCHED, startScenarioEmulator } from './scenario.js';
 import { settle, spawnService, status, tempStore, type ServiceProcess } from './service.js';
@@ -57,11 +56,12 @@ describe('exactly-once effect in Dataverse (spawned service, emulator)', () => {
     const emu = await startScenarioEmulator({ latencyMs: 25 });
     const store = tempStore();
     const env = { CRS_WORKER_BATCH_SIZE: '4' };
-    let first: ServiceProcess | undefined = await spawnService(emu, store.url, env);
-    let second: ServiceProcess | undefined;
+    const running: { first?: ServiceProcess; second?: ServiceProcess } = {};
+    const first = await spawnService(emu, store.url, env);
+    running.first = first;
     cleanups.push(async () => {
-      await first?.stop();
-      await second?.stop();
+      await running.first?.stop();
+      await running.second?.stop();
       await emu.close();
       store.remove();
     });
@@ -75,11 +75,12 @@ describe('exactly-once effect in Dataverse (spawned service, emulator)', () => {
     const before = (await status(first)).events;
     const writesBefore = emu.journal().filter((j) => j.method === 'POST' && j.path.endsWith('$batch')).length;
     await first.kill9();
-    first = undefined;
+    running.first = undefined;
     expect(before.pending).toBeGreaterThan(0); // the kill really interrupted the delivery
     expect(writesBefore).toBeGreaterThan(0);
 
-    second = await spawnService(emu, store.url, env);
+    const second = await spawnService(emu, store.url, env);
+    running.second = second;
     const done = await settle(second, everythingDone);
     expect(done.deadLetter).toBe(0);
     expect(stateOf(emu)).toEqual(reference);
