@@ -198,6 +198,14 @@ describe('campaign responses panel', () => {
     const row = toResponseRow({ activityid: 'x', category: 'Phone', receivedon: '2026-01-01T00:00:00Z', [REGARDING_CAMPAIGN_NAV]: null, _regardingobjectid_value: null });
     expect(row).toEqual({ id: 'x', category: 'Phone', eventCount: 1, firstOn: '2026-01-01T00:00:00Z', lastOn: '2026-01-01T00:00:00Z' });
     expect(groupByCampaign([row])[0]!.key).toBe('');
+    // Dataverse's formatted values (user time zone and format) are kept for display
+    const F = '@OData.Community.Display.V1.FormattedValue';
+    const formatted = toResponseRow({
+      activityid: 'y', category: 'Open', receivedon: '2026-01-01T00:00:00Z', [`receivedon${F}`]: '01.01.2026 01:00',
+      crs_lastoccurredon: '2026-01-02T00:00:00Z', [`crs_lastoccurredon${F}`]: '02.01.2026 01:00',
+      _regardingobjectid_value: 'c1', [`_regardingobjectid_value${F}`]: 'Winter Campaign',
+    });
+    expect(formatted).toMatchObject({ firstOnFormatted: '01.01.2026 01:00', lastOnFormatted: '02.01.2026 01:00', campaignId: 'c1', campaignName: 'Winter Campaign' });
     expect(totalsFromAggregate([{ category: 'Open', responses: 3, eventsum: 10, withcount: 2 }, { category: '<x>', responses: 9 }])[0]).toEqual({ category: 'Open', responses: 3, events: 11 });
   });
 });
