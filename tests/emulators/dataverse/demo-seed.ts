@@ -24,7 +24,20 @@ export const DEMO_IDS = {
 /** The email address shared by a contact and a lead (R8: both get the write). */
 export const DEMO_SHARED_EMAIL = 'anna.schmidt@example.com';
 
-export function demoSeed(): EmulatorSeed {
+/** `leads: false` leaves out leads and their consents (for an org without the Lead table). */
+export function demoSeed(opts: { leads?: boolean } = {}): EmulatorSeed {
+  const seed = fullDemoSeed();
+  if (opts.leads !== false) return seed;
+  const leadConsents = new Set(seed.crs_advertisingconsent!.filter((c) => c._crs_leadid_value).map((c) => c.crs_advertisingconsentid));
+  const { lead: _lead, ...rest } = seed;
+  return {
+    ...rest,
+    crs_advertisingconsent: seed.crs_advertisingconsent!.filter((c) => !leadConsents.has(c.crs_advertisingconsentid)),
+    crs_optinhistory: seed.crs_optinhistory!.filter((h) => !leadConsents.has(h._crs_advertisingconsentid_value)),
+  };
+}
+
+function fullDemoSeed(): EmulatorSeed {
   const I = DEMO_IDS;
   const history = (id: string, consent: string, type: number, source: number, on: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     crs_optinhistoryid: id, crs_name: `${type === ENTRY_TYPE.OptIn ? 'Opt-in' : 'Opt-out'} ${on.slice(0, 10)}`,

@@ -174,6 +174,8 @@ export interface SchemaCustomization {
   columns?: readonly { table: string; column: ColumnDef }[];
   choiceOptions?: readonly { table: string; column: string; options: readonly ChoiceOption[] }[];
   alternateKeys?: readonly { table: string; key: AlternateKeyDef }[];
+  /** Tables this org lacks (spec §3: some environments have no Lead table); lookups to them go too. */
+  withoutTables?: readonly string[];
 }
 
 function customized(custom: SchemaCustomization): TableDef[] {
@@ -191,7 +193,13 @@ function customized(custom: SchemaCustomization): TableDef[] {
     cols[i] = { ...cols[i]!, options: [...(cols[i]!.options ?? []), ...options] };
   }
   for (const { table, key } of custom.alternateKeys ?? []) (find(table).alternateKeys as AlternateKeyDef[]).push(key);
-  return tables;
+  const gone = new Set(custom.withoutTables ?? []);
+  return tables.filter((t) => !gone.has(t.logicalName)).map((t) => ({
+    ...t,
+    columns: t.columns
+      .map((c) => (c.targets ? { ...c, targets: c.targets.filter((x) => !gone.has(x)) } : c))
+      .filter((c) => !c.targets || c.targets.length > 0),
+  }));
 }
 
 export function buildSchema(custom: SchemaCustomization = {}): Schema {
@@ -209,6 +217,12 @@ export function buildSchema(custom: SchemaCustomization = {}): Schema {
     });
   }
   const ap = activityPartyInput();
+  const gone = new Set(custom.withoutTables ?? []);
+  for (const c of ap.columns) {
+    if (!c.targets) continue;
+    c.targets = c.targets.filter((x) => !gone.has(x));
+    for (const x of gone) c.navByTarget?.delete(x);
+  }
   ap.columns.push(...systemColumns('activityparty', false).filter((c) => c.name === 'versionnumber'));
   inputs.push(ap);
 

@@ -342,3 +342,20 @@ describe('per-environment customisation and key addressing limits', () => {
     }
   });
 });
+
+describe('an org without the Lead table', () => {
+  it('has no leads entity set, no lead lookups and no lead parties', async () => {
+    const noLead = await startHarness({ customize: { withoutTables: ['lead'] }, seed: demoSeed({ leads: false }) });
+    try {
+      const r = await noLead.api('GET', 'leads');
+      expect(r.status).toBe(404);
+      expect(r.json.error.message).toBe("Resource not found for the segment 'leads'.");
+      expect((await noLead.api('GET', 'crs_advertisingconsents?$select=_crs_leadid_value')).status).toBe(400);
+      expect((await noLead.api('GET', 'crs_advertisingconsents?$select=_crs_contactid_value')).json.value).toHaveLength(3);
+      const party = await noLead.api('POST', 'campaignresponses', { body: { subject: 's', campaignresponse_activity_parties: [{ participationtypemask: 11, 'partyid_lead@odata.bind': `/leads(${I.leadAnna})` }] } });
+      expect(party.status).toBe(400);
+    } finally {
+      await noLead.emu.close();
+    }
+  });
+});
