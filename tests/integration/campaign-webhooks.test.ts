@@ -137,6 +137,19 @@ describe('crs webhooks register', () => {
   });
 });
 
+describe('emulator deliveries', () => {
+  it('POSTs events to the activated webhooks of that type with the registered header, skipping suspended ones', async () => {
+    await registerWebhooks(campaign, '100', { targetUrl: target(), authentication: auth, types: ['open', 'click'] });
+    const event = { type: 'open', mailingGroupId: 100, mailingId: 4711, recipientId: 'deliver@example.com', timestamp: '2026-11-26T10:00:00Z' };
+    expect(await emu.deliver('100', 'open', [event])).toEqual([{ webhookId: expect.any(Number), status: 200 }]);
+    const click = [...emu.state.webhooks.values()].find((w) => w.type === 'click')!;
+    emu.suspend(click.id);
+    expect(await emu.deliver('100', 'click', [{ ...event, type: 'click', url: 'https://x' }])).toEqual([]);
+    const stored = await store.list('pending', 1000);
+    expect(stored.some((e) => e.normalized?.recipientId === 'deliver@example.com' && e.normalized.type === 'open')).toBe(true);
+  });
+});
+
 describe('crs webhooks list', () => {
   it('shows status, flags suspended ones and names missing types', async () => {
     await registerWebhooks(campaign, '100', { targetUrl: target(), authentication: auth, types: ['open', 'click'] });
