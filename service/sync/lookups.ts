@@ -4,7 +4,7 @@
  * service's own campaign responses.
  *
  * Cache rule: a found row is kept for `ttlMs` (default 5 min); a "not found" only for
- * `negativeTtlMs` (default 15 s), so a contact, client or mailing created in CRM is seen soon.
+ * `negativeTtlMs` (default 5 s), so a contact, client or mailing created in CRM is seen soon.
  */
 import type { DataverseClient, DataverseRow } from '../dataverse/types.js';
 import type { CrmEntityType } from '../events.js';
@@ -144,7 +144,7 @@ export class CrmLookups {
 
   constructor(private readonly client: DataverseClient, private readonly options: LookupOptions = {}) {
     this.ttlMs = options.ttlMs ?? 5 * 60_000;
-    this.negativeTtlMs = options.negativeTtlMs ?? 15_000;
+    this.negativeTtlMs = options.negativeTtlMs ?? 5_000;
     this.chunkSize = options.chunkSize ?? 15;
     this.now = options.now ?? Date.now;
     this.personsByEmail = new TtlCache(this.ttlMs, this.negativeTtlMs, this.now, (v) => v.length === 0);

@@ -200,10 +200,27 @@ describe('sync rules R1–R10 against the Dataverse emulator (spawned service)',
     expect(body).toContain('nobody@example.com');
   });
 
+  it('R8 + replay: once the contact exists in CRM, POST /admin/replay applies the unmatched event', async () => {
+    emu.seed({ contact: [{ contactid: '2b3a7c1e-0001-4d2a-9c11-00000000000a', fullname: 'No Body', emailaddress1: 'Nobody@Example.com' }] });
+    const admin = { authorization: 'Bearer e2e-admin-token', 'content-type': 'application/json' };
+    // A "not found" is cached only briefly (negative TTL): replay until the worker sees the new contact.
+    let events: StatusEvents | undefined;
+    for (let i = 0; i < 40; i++) {
+      const res = await fetch(`${service.url}/admin/replay`, { method: 'POST', headers: admin, body: JSON.stringify({ state: 'unmatched' }) });
+      expect(res.status).toBe(200);
+      events = await settle(service, (e) => e.unmatched + e.applied + e.ignored === e.received);
+      if (events.unmatched === 0) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(events).toMatchObject({ unmatched: 0, deadLetter: 0 });
+    const opens = responses().filter((r) => r.category === 'Open' && partyOf(r)[0]?._partyid_value === '2b3a7c1e-0001-4d2a-9c11-00000000000a');
+    expect(opens).toHaveLength(1);
+  }, 60_000);
+
   it('/metrics counts outcomes per type and /admin/status shows the sync task', async () => {
     const text = await (await fetch(`${service.url}/metrics`)).text();
     expect(text).toMatch(/crs_events_total\{type="open",outcome="applied"\} [1-9]/);
-    expect(text).toMatch(/crs_events_total\{type="open",outcome="unmatched"\} 1/);
+    expect(text).toMatch(/crs_events_total\{type="open",outcome="unmatched"\} [1-9]/);
     expect(text).toMatch(/crs_oldest_pending_age_seconds 0/);
     expect(JSON.stringify(await status(service))).toContain('"sync"');
   });
