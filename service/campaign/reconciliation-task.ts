@@ -15,6 +15,8 @@ import { dataverseDirectory, type CampaignDirectory } from './directory.js';
 import { reconcileOnce, storeIngest, type IngestFn, type ReconcileDeps, type RunSummary } from './poller.js';
 
 export const RECONCILIATION_TASK_NAME = 'reconciliation';
+/** Shared through the store, so several service processes (PostgreSQL scale-out) do not all poll. */
+export const LAST_RUN_KEY = 'campaign.poll.lastRunStartedAt';
 
 export interface ReconciliationTaskOptions {
   intervalMs: number;
@@ -55,13 +57,35 @@ export function createReconciliationTask(opts: ReconciliationTaskOptions): Recon
   let lastError: string | undefined;
   let nextRunAt: Date | undefined;
   let runs = 0;
+  let skipped = 0;
+
+  /**
+   * 0 when a scheduled run is due; else the ms until it is, because some process (another replica,
+   * or this one before a restart) started a run less than 90% of the interval ago.
+   */
+  async function notDueFor(): Promise<number> {
+    if (!opts.deps) return 0;
+    const last = Date.parse((await opts.deps.state.getState(LAST_RUN_KEY).catch(() => null)) ?? '');
+    const age = Date.now() - last;
+    if (Number.isNaN(last) || age < 0 || age >= opts.intervalMs * 0.9) return 0;
+    return opts.intervalMs - age;
+  }
 
   const schedule = (delayMs: number) => {
     if (stopped || !enabled) return;
     nextRunAt = new Date(Date.now() + delayMs);
     timer = setTimeout(() => {
       timer = undefined;
-      void runNow().finally(() => schedule(opts.intervalMs));
+      void (async () => {
+        const wait = await notDueFor();
+        if (wait > 0) {
+          skipped += 1;
+          opts.logger?.debug({ nextInSeconds: Math.round(wait / 1000) }, 'reconciliation skipped: a run started recently (another process, or before a restart)');
+          return wait;
+        }
+        await runNow();
+        return opts.intervalMs;
+      })().then((next) => schedule(next), () => schedule(opts.intervalMs));
     }, delayMs);
     timer.unref();
   };
@@ -70,6 +94,7 @@ export function createReconciliationTask(opts: ReconciliationTaskOptions): Recon
     if (!opts.deps) return undefined;
     controller = new AbortController();
     try {
+      await opts.deps.state.setState(LAST_RUN_KEY, new Date().toISOString());
       const summary = await reconcileOnce({ ...opts.deps, signal: controller.signal });
       lastRun = summary;
       lastError = undefined;
@@ -119,6 +144,7 @@ export function createReconciliationTask(opts: ReconciliationTaskOptions): Recon
         intervalSeconds: opts.intervalMs / 1000,
         running: running !== undefined,
         runs,
+        skipped,
         nextRunAt: nextRunAt?.toISOString() ?? null,
         lastRun: lastRun ? summaryForStatus(lastRun) : null,
         ...(lastError ? { lastError } : {}),

@@ -3,7 +3,7 @@
  * store: watermark with overlap, dedup with webhook events (R9), unknown → reply, the 30-day
  * mailing window, bounce threshold → outbounce, one client failing without stopping the others.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ingestEvents, toIncomingEvents } from '../../service/ingest/ingest.js';
 import { openStore } from '../../service/store/index.js';
 import type { EventStore, StoredEvent } from '../../service/store/types.js';
@@ -287,5 +287,16 @@ describe('the background task', () => {
     expect(status({ pollIntervalMs: 3_600_000, campaign: campaignCfg, dataverse }))
       .toMatchObject({ enabled: false, disabledReason: 'no Dataverse (CRS_DATAVERSE_URL) to read crs_campaignclient / crs_campaignmailing from' });
     expect(status({ pollIntervalMs: 3_600_000, campaign: campaignCfg, dataverse }, { directory: directory([], []) })).toMatchObject({ enabled: true, intervalSeconds: 3600 });
+  });
+
+  it('skips a scheduled run when another process started one recently (shared store)', async () => {
+    const first = createReconciliationTask({ intervalMs: 3_600_000, deps: deps(directory([], [])) });
+    await first.runNow();
+    const second = createReconciliationTask({ intervalMs: 3_600_000, initialDelayMs: 0, deps: deps(directory([], [])) });
+    await second.start();
+    await vi.waitFor(() => expect(second.status!()).toMatchObject({ skipped: 1, runs: 0 }));
+    const next = Date.parse((second.status!() as { nextRunAt: string }).nextRunAt);
+    expect(next - Date.now()).toBeGreaterThan(3_000_000); // due one interval after the other run, not now
+    await second.stop();
   });
 });
