@@ -422,7 +422,13 @@ export class Engine {
     const row = this.newRow(t, id);
     for (const [k, v] of Object.entries(init.keyValues ?? {})) {
       const c = t.columns.get(k)!;
-      if (c.type === 'lookup') { row.values[lookupKey(k)] = v; row.lookupTypes[k] = c.targets![0]!; } else row.values[k] = v;
+      if (c.type === 'lookup') {
+        // A key on a lookup must name an existing row, like any other reference.
+        const target = this.schema.tables.get(c.targets![0]!)!;
+        if (v === null || !this.store.get(target, String(v))) throw notFound(target.logicalName, String(v));
+        row.values[lookupKey(k)] = v;
+        row.lookupTypes[k] = target.logicalName;
+      } else row.values[k] = this.validateValue(t, c, v);
     }
     const { children } = this.applyBody(t, body, 'create', row, req, { ignoreColumns: new Set(Object.keys(init.keyValues ?? {})) });
     this.applyStateRules(t, row, null, {});
@@ -686,6 +692,10 @@ export class Engine {
 
   private parseBody(req: CoreRequest): Record<string, unknown> {
     if (!req.body.trim()) throw badRequest('The request body is empty.');
+    const type = req.headers['content-type'];
+    if (!type || !/json/i.test(type)) {
+      throw new DvError(415, CODES.odata, `The request entity's media type '${type ?? ''}' is not supported for this resource.`);
+    }
     let v: unknown;
     try {
       v = JSON.parse(req.body);

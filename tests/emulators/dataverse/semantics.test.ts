@@ -92,6 +92,15 @@ describe('alternate keys', () => {
     expect(rows).toEqual([expect.objectContaining({ crs_clientid: '4321' })]);
   });
 
+  it('an upsert by a key on a lookup needs the referenced row to exist', async () => {
+    const r = await h.api('PATCH', `crs_campaignmailings(_crs_campaignclientid_value=${NEW_ID},crs_mailingid='3003')`, { body: { crs_name: 'orphan' } });
+    expect(r.status).toBe(404);
+    expect(h.emu.rows('crs_campaignmailing').some((m) => m.crs_name === 'orphan')).toBe(false);
+    const ok = await h.api('PATCH', `crs_campaignmailings(_crs_campaignclientid_value=${I.client1234},crs_mailingid='3003')`, { body: { crs_name: 'ok', 'crs_campaignid@odata.bind': `/campaigns(${I.campaignSpring})` } });
+    expect(ok.status).toBe(204);
+    expect(h.emu.rows('crs_campaignmailing').find((m) => m.crs_mailingid === '3003')).toMatchObject({ _crs_campaignclientid_value: I.client1234, crs_name: 'ok' });
+  });
+
   it('a create that breaks an alternate key → 412 0x80060892, compared case-insensitively', async () => {
     const r = await h.api('POST', 'crs_campaignclients', { body: { crs_name: 'Dup', crs_clientid: '1234' } });
     expect(r.status).toBe(412);
@@ -126,6 +135,11 @@ describe('validation (Dataverse-shaped errors)', () => {
     else expect(r.json.error.message).toMatch(message);
     expect(h.emu.rows('campaignresponse')).toHaveLength(0);
     expect(h.emu.rows('activityparty')).toHaveLength(0);
+  });
+
+  it('needs a JSON Content-Type on writes (415 otherwise)', async () => {
+    const r = await h.api('POST', 'contacts', { raw: '{"lastname":"x"}', headers: { 'Content-Type': 'text/plain' } });
+    expect(r.status).toBe(415);
   });
 
   it('stores an empty string as null and date-times in whole UTC seconds', async () => {
