@@ -220,7 +220,11 @@ export function registerCampaignCommands(program: Command): void {
         if (config.demoMode) fail('eligibility reads Dataverse: set CRS_DATAVERSE_URL (and credentials), or ask a running service with --url');
         const { createDataverseClient } = await import('../dataverse/index.js');
         const dataverse = createDataverseClient(config);
-        verdict = await act('eligibility', () => readEligibility(dataverse, request));
+        try {
+          verdict = await act('eligibility', () => readEligibility(dataverse, request));
+        } finally {
+          await dataverse.close();
+        }
       }
       out(opts.json ? JSON.stringify(verdict, null, 2) : formatVerdict(verdict));
     });
