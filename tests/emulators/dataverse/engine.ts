@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DvError, CODES, badRequest, duplicateRecord, notFound, notFoundByKey } from './errors.js';
-import { checkFilter, evaluate, type Resolver } from './filter.js';
+import { checkFilter, evaluate, type Node, type Resolver } from './filter.js';
 import { parseGuid, parseOptions, parsePrefer, parseResourcePath, type QueryOptions, type ResourceKey, type ResourcePath } from './query.js';
 import type { EdmType, EmuColumn, EmuTable, Schema } from './schema.js';
 import { Store, lookupKey, type Row } from './store.js';
@@ -78,6 +78,17 @@ function formatDate(iso: string): string {
   const h = d.getUTCHours();
   const mm = String(d.getUTCMinutes()).padStart(2, '0');
   return `${d.getUTCMonth() + 1}/${d.getUTCDate()}/${d.getUTCFullYear()} ${h % 12 === 0 ? 12 : h % 12}:${mm} ${h < 12 ? 'AM' : 'PM'}`;
+}
+
+/** Finds `column eq literal` among the top-level `and` terms of a filter, for index lookups. */
+function indexableEquality(n: Node, edmOf: (name: string) => string): { column: string; value: unknown } | null {
+  if (n.kind === 'and') return indexableEquality(n.left, edmOf) ?? indexableEquality(n.right, edmOf);
+  if (n.kind !== 'cmp' || n.op !== 'eq') return null;
+  const [m, l] = n.left.kind === 'member' ? [n.left, n.right] : [n.right, n.left];
+  if (m.kind !== 'member' || l.kind !== 'literal' || m.path.length !== 1 || l.value === null) return null;
+  const edm = edmOf(m.path[0]!);
+  if (!['Edm.String', 'Edm.Guid', 'Edm.Int32', 'Edm.Boolean'].includes(edm) || edm !== (l.edm === 'Edm.Int64' ? 'Edm.Int32' : l.edm)) return null;
+  return { column: m.path[0]!, value: l.value };
 }
 
 export class Engine {
@@ -596,7 +607,13 @@ export class Engine {
       };
     }
     const out: Row[] = [];
-    for (const r of this.store.table(t.logicalName).values()) {
+    // An equality on a plain column narrows the scan through an index (the result is the same).
+    const eq = o.filter ? indexableEquality(o.filter, (name) => this.edmOfPath(t, [name]).column.edm) : null;
+    const tableRows = this.store.table(t.logicalName);
+    const scan: Iterable<Row> = eq
+      ? [...this.store.candidates(t, eq.column, eq.value)].map((id) => tableRows.get(id)!).filter(Boolean)
+      : tableRows.values();
+    for (const r of scan) {
       if (pre && !pre(r)) continue;
       if (pred && !pred(r)) continue;
       out.push(r);

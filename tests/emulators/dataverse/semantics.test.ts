@@ -373,3 +373,25 @@ describe('an org without the Lead table', () => {
     }
   });
 });
+
+describe('query index consistency', () => {
+  it('equality queries see updates, deletes and rolled-back change sets', async () => {
+    const byEmail = async (e: string): Promise<string[]> =>
+      (await h.api('GET', `contacts?$select=contactid&$filter=${encodeURIComponent(`emailaddress1 eq '${e}'`)}`)).json.value.map((x: { contactid: string }) => x.contactid);
+    expect(await byEmail('ben.keller@example.com')).toEqual([I.contactBen]);
+    await h.api('PATCH', `contacts(${I.contactBen})`, { body: { emailaddress1: 'ben@new.example' } });
+    expect(await byEmail('ben.keller@example.com')).toEqual([]);
+    expect(await byEmail('BEN@new.example')).toEqual([I.contactBen]);
+    const r = await h.api('POST', 'contacts/Microsoft.Dynamics.CRM.UpdateMultiple', {
+      body: { Targets: [
+        { '@odata.type': 'Microsoft.Dynamics.CRM.contact', contactid: I.contactBen, emailaddress1: 'rolled@back.example' },
+        { '@odata.type': 'Microsoft.Dynamics.CRM.contact', contactid: NEW_ID, lastname: 'missing' },
+      ] },
+    });
+    expect(r.status).toBe(404);
+    expect(await byEmail('rolled@back.example')).toEqual([]);
+    expect(await byEmail('ben@new.example')).toEqual([I.contactBen]);
+    await h.api('DELETE', `contacts(${I.contactBen})`);
+    expect(await byEmail('ben@new.example')).toEqual([]);
+  });
+});

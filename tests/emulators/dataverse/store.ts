@@ -20,9 +20,19 @@ function keyPart(v: unknown): string {
   return typeof v === 'string' ? v.toLowerCase() : String(v);
 }
 
+const EMPTY: ReadonlySet<string> = new Set();
+const eqNorm = (v: unknown): unknown => (typeof v === 'string' ? v.toLowerCase() : v ?? null);
+function addTo(idx: Map<unknown, Set<string>>, v: unknown, id: string): void {
+  let set = idx.get(v);
+  if (!set) { set = new Set(); idx.set(v, set); }
+  set.add(id);
+}
+
 export class Store {
   private readonly data = new Map<string, Map<string, Row>>();
   private readonly keyIndex = new Map<string, Map<string, string>>();
+  /** Equality indexes built on first use by queries: table → stored column → value → ids. */
+  private readonly eqIndex = new Map<string, Map<string, Map<unknown, Set<string>>>>();
   private undoLog: Undo[] | null = null;
   private version = 1_000_000;
 
@@ -33,6 +43,7 @@ export class Store {
   reset(): void {
     this.data.clear();
     this.keyIndex.clear();
+    this.eqIndex.clear();
     for (const t of this.schema.tables.values()) {
       this.data.set(t.logicalName, new Map());
       for (const k of t.alternateKeys) this.keyIndex.set(`${t.logicalName}/${k.name}`, new Map());
@@ -92,7 +103,28 @@ export class Store {
     }
   }
 
+  /** Ids of rows whose stored `column` equals `value` (strings compared case-insensitively). */
+  candidates(t: EmuTable, column: string, value: unknown): ReadonlySet<string> {
+    let byCol = this.eqIndex.get(t.logicalName);
+    if (!byCol) { byCol = new Map(); this.eqIndex.set(t.logicalName, byCol); }
+    let idx = byCol.get(column);
+    if (!idx) {
+      idx = new Map();
+      byCol.set(column, idx);
+      for (const [id, row] of this.table(t.logicalName)) addTo(idx, eqNorm(row.values[column]), id);
+    }
+    return idx.get(eqNorm(value)) ?? EMPTY;
+  }
+
   private index(t: EmuTable, id: string, row: Row, add: boolean): void {
+    const byCol = this.eqIndex.get(t.logicalName);
+    if (byCol) {
+      for (const [column, idx] of byCol) {
+        const v = eqNorm(row.values[column]);
+        if (add) addTo(idx, v, id);
+        else idx.get(v)?.delete(id);
+      }
+    }
     for (const k of t.alternateKeys) {
       const ks = this.keyString(t, row, k.columns);
       if (ks === null) continue;
