@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
 });
 const SINGLES = Number(args.singles);
 const BATCHES = Number(args.batches);
+const WAITING = 10_000;
 const PG_URL = process.env.CRS_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 let seq = 0;
@@ -81,7 +82,13 @@ async function benchEngine(label: string, store: EventStore): Promise<Row[]> {
     await Promise.all(Array.from({ length: 8 }, worker));
     return BATCHES * 100;
   }));
-  add('lease 100 + complete 100 (applied), one worker', await timed(async () => {
+  // Realistic queue: part of the traffic has no CRM match yet and waits (R8 back-off) while the rest drains.
+  const tomorrow = new Date(Date.now() + 86_400_000);
+  for (let parked = 0; parked < WAITING;) {
+    const batch = await store.lease({ owner: 'bench', limit: 100, leaseMs: 60_000 });
+    parked += await store.complete('bench', batch.map((e) => ({ id: e.id, state: 'unmatched' as const, nextAttemptAt: tomorrow })));
+  }
+  add(`lease 100 + complete 100 (applied), one worker, ${WAITING} unmatched waiting`, await timed(async () => {
     let done = 0;
     for (;;) {
       const batch = await store.lease({ owner: 'bench', limit: 100, leaseMs: 60_000 });

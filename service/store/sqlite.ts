@@ -103,6 +103,28 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       CREATE INDEX crs_events_deferred ON crs_events (next_attempt_at) WHERE state IN ('pending','unmatched') AND deferred = 1;
     `,
   },
+  {
+    version: 3,
+    name: 'per-state counters kept by triggers',
+    // counts() runs on every metrics scrape; a GROUP BY over millions of rows would block the event loop
+    // (better-sqlite3 is synchronous). SQLite has one writer at a time, so counters cost no contention.
+    sql: `
+      CREATE TABLE crs_state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO crs_state_counts (state, n)
+        SELECT s.value, (SELECT count(*) FROM crs_events WHERE state = s.value)
+        FROM json_each('["pending","applied","ignored","unmatched","quarantined","deadLetter"]') AS s;
+      CREATE TRIGGER crs_events_count_insert AFTER INSERT ON crs_events BEGIN
+        UPDATE crs_state_counts SET n = n + 1 WHERE state = NEW.state;
+      END;
+      CREATE TRIGGER crs_events_count_update AFTER UPDATE OF state ON crs_events WHEN OLD.state <> NEW.state BEGIN
+        UPDATE crs_state_counts SET n = n - 1 WHERE state = OLD.state;
+        UPDATE crs_state_counts SET n = n + 1 WHERE state = NEW.state;
+      END;
+      CREATE TRIGGER crs_events_count_delete AFTER DELETE ON crs_events BEGIN
+        UPDATE crs_state_counts SET n = n - 1 WHERE state = OLD.state;
+      END;
+    `,
+  },
 ];
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -224,7 +246,7 @@ export class SqliteEventStore implements EventStore {
       // Leases exist only on pending / unmatched events (no index on lease_owner: a lease writes no index).
       releaseAll: db.prepare(`UPDATE crs_events SET lease_owner = NULL, lease_expires_at = NULL
           WHERE state IN ('pending','unmatched') AND lease_owner = ?`),
-      counts: db.prepare('SELECT state, count(*) AS n FROM crs_events GROUP BY state'),
+      counts: db.prepare('SELECT state, n FROM crs_state_counts'),
       oldestPending: db.prepare("SELECT received_at AS t FROM crs_events WHERE state = 'pending' ORDER BY id LIMIT 1"),
       lastReceived: db.prepare('SELECT received_at AS t FROM crs_events ORDER BY id DESC LIMIT 1'),
       lastApplied: db.prepare('SELECT max(applied_at) AS t FROM crs_events WHERE applied_at IS NOT NULL'),

@@ -23,6 +23,7 @@ describeEventStoreConformance('postgres', {
     return openStore(`${BASE}?schema=${schema}`, { now: clock.now });
   },
   reopen: (clock) => openStore(`${BASE}?schema=${schema}`, { now: clock.now }),
+  schemaVersions: MIGRATIONS.map((m) => m.version),
   migrationVersions: async () =>
     (await admin.query<{ version: number }>(`SELECT version FROM ${schema}.crs_schema_migrations ORDER BY version`)).rows.map((r) => r.version),
 });

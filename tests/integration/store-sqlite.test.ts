@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../service/store/index.js';
 import { MIGRATIONS, SqliteEventStore } from '../../service/store/sqlite.js';
-import { describeEventStoreConformance, incoming } from './store-conformance.js';
+import { describeEventStoreConformance, incoming, normalized, quarantinedElement } from './store-conformance.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crs-store-sqlite-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -19,6 +19,7 @@ describeEventStoreConformance('sqlite', {
     return openStore(`sqlite:${current}`, { now: clock.now });
   },
   reopen: (clock) => openStore(`sqlite:${current}`, { now: clock.now }),
+  schemaVersions: MIGRATIONS.map((m) => m.version),
   migrationVersions: async () => {
     const db = new Database(current, { readonly: true });
     try {
@@ -61,6 +62,30 @@ describe('SQLite engine settings', () => {
   });
 });
 
+describe('SQLite per-state counters', () => {
+  it('always equal a count of the rows, through every kind of transition', async () => {
+    const file = path.join(dir, 'counters.sqlite');
+    const store = await openStore(`sqlite:${file}`);
+    try {
+      await store.append([incoming('a'), incoming('b'), incoming('a'), incoming('c', 'unsubscribe'), quarantinedElement('{}')]);
+      const leased = await store.lease({ owner: 'w', limit: 3, leaseMs: 60_000 });
+      await store.complete('w', [
+        { id: leased[0]!.id, state: 'applied' }, { id: leased[1]!.id, state: 'unmatched' }, { id: leased[2]!.id, state: 'pending' },
+      ]);
+      const [q] = await store.list('quarantined', 1);
+      await store.requeue([{ id: q!.id, normalized: normalized('d') }, { id: leased[0]!.id, quarantineReason: 'x' }]);
+      const db = new Database(file, { readonly: true });
+      const actual = Object.fromEntries(db.prepare('SELECT state, count(*) AS n FROM crs_events GROUP BY state').raw().all() as [string, number][]);
+      db.close();
+      const counts = await store.counts();
+      expect(counts).toEqual({ received: 4, pending: 0, applied: 0, ignored: 0, unmatched: 0, quarantined: 0, deadLetter: 0, ...actual });
+      expect(actual).toEqual({ pending: 2, unmatched: 1, quarantined: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('SQLite schema upgrade', () => {
   it('upgrades a version-1 file in place: stored events stay, waiting retries stay deferred', async () => {
     const file = path.join(dir, 'v1.sqlite');
@@ -76,7 +101,7 @@ describe('SQLite schema upgrade', () => {
       expect((await store.counts()).received).toBe(2);
       expect((await store.lease({ owner: 'w', limit: 10, leaseMs: 1000 })).map((e) => e.dedupKey)).toEqual(['ready']);
       const check = new Database(file, { readonly: true });
-      expect(check.prepare('SELECT version FROM crs_schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2]);
+      expect(check.prepare('SELECT version FROM crs_schema_migrations ORDER BY version').pluck().all()).toEqual(MIGRATIONS.map((m) => m.version));
       check.close();
     } finally {
       await store.close();
