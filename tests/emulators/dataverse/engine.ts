@@ -80,15 +80,23 @@ function formatDate(iso: string): string {
   return `${d.getUTCMonth() + 1}/${d.getUTCDate()}/${d.getUTCFullYear()} ${h % 12 === 0 ? 12 : h % 12}:${mm} ${h < 12 ? 'AM' : 'PM'}`;
 }
 
-/** Finds `column eq literal` among the top-level `and` terms of a filter, for index lookups. */
-function indexableEquality(n: Node, edmOf: (name: string) => string): { column: string; value: unknown } | null {
+/**
+ * Index plan of a filter: `column eq literal` terms whose matches are a superset of the filter's
+ * (an `and` needs one indexable side, an `or` both). The full filter is still applied afterwards.
+ */
+function indexableEquality(n: Node, edmOf: (name: string) => string): { column: string; value: unknown }[] | null {
   if (n.kind === 'and') return indexableEquality(n.left, edmOf) ?? indexableEquality(n.right, edmOf);
+  if (n.kind === 'or') {
+    const l = indexableEquality(n.left, edmOf);
+    const r = l && indexableEquality(n.right, edmOf);
+    return l && r ? [...l, ...r] : null;
+  }
   if (n.kind !== 'cmp' || n.op !== 'eq') return null;
   const [m, l] = n.left.kind === 'member' ? [n.left, n.right] : [n.right, n.left];
   if (m.kind !== 'member' || l.kind !== 'literal' || m.path.length !== 1 || l.value === null) return null;
   const edm = edmOf(m.path[0]!);
   if (!['Edm.String', 'Edm.Guid', 'Edm.Int32', 'Edm.Boolean'].includes(edm) || edm !== (l.edm === 'Edm.Int64' ? 'Edm.Int32' : l.edm)) return null;
-  return { column: m.path[0]!, value: l.value };
+  return [{ column: m.path[0]!, value: l.value }];
 }
 
 export class Engine {
@@ -610,9 +618,12 @@ export class Engine {
     // An equality on a plain column narrows the scan through an index (the result is the same).
     const eq = o.filter ? indexableEquality(o.filter, (name) => this.edmOfPath(t, [name]).column.edm) : null;
     const tableRows = this.store.table(t.logicalName);
-    const scan: Iterable<Row> = eq
-      ? [...this.store.candidates(t, eq.column, eq.value)].map((id) => tableRows.get(id)!).filter(Boolean)
-      : tableRows.values();
+    let scan: Iterable<Row> = tableRows.values();
+    if (eq) {
+      const ids = new Set<string>();
+      for (const term of eq) for (const id of this.store.candidates(t, term.column, term.value)) ids.add(id);
+      scan = [...ids].map((id) => tableRows.get(id)!).filter(Boolean);
+    }
     for (const r of scan) {
       if (pre && !pre(r)) continue;
       if (pred && !pred(r)) continue;

@@ -391,6 +391,8 @@ describe('query index consistency', () => {
     expect(r.status).toBe(404);
     expect(await byEmail('rolled@back.example')).toEqual([]);
     expect(await byEmail('ben@new.example')).toEqual([I.contactBen]);
+    const either = await h.api('GET', `contacts?$select=contactid&$filter=${encodeURIComponent(`emailaddress1 eq 'ben@new.example' or emailaddress1 eq '${'anna.schmidt@example.com'}' or lastname eq 'Wagner'`)}&$orderby=lastname`);
+    expect(either.json.value.map((x: { contactid: string }) => x.contactid)).toEqual([I.contactBen, I.contactAnna, I.contactClara]);
     await h.api('DELETE', `contacts(${I.contactBen})`);
     expect(await byEmail('ben@new.example')).toEqual([]);
   });
