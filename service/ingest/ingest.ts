@@ -117,9 +117,11 @@ export type ReplaySelector = { state: EventState } | { ids: string[] };
 export interface ReplayResult {
   /** Events looked at. */
   selected: number;
-  /** Events made pending again (or re-quarantined with the new reason). */
+  /** Events that normalized and are pending again. */
   requeued: number;
-  /** Of the selected events, how many still fail to normalize. */
+  /** Events that normalized to a dedup key another stored event holds (marked ignored by the store, R9). */
+  duplicates: number;
+  /** Events that still fail to normalize (kept quarantined with the current reason). */
   stillQuarantined: number;
 }
 
@@ -156,9 +158,12 @@ export async function replayEvents(store: EventStore, selector: ReplaySelector):
     stillQuarantined++;
     return { id: event.id, quarantineReason: result.reason };
   });
-  let requeued = 0;
+  // store.requeue counts the rows it updated: re-quarantined ones too, replay duplicates not.
+  let updated = 0;
   for (let i = 0; i < items.length; i += REPLAY_PAGE) {
-    requeued += await store.requeue(items.slice(i, i + REPLAY_PAGE));
+    updated += await store.requeue(items.slice(i, i + REPLAY_PAGE));
   }
-  return { selected: selected.length, requeued, stillQuarantined };
+  const normalized = items.length - stillQuarantined;
+  const requeued = Math.max(0, Math.min(normalized, updated - stillQuarantined));
+  return { selected: selected.length, requeued, duplicates: normalized - requeued, stillQuarantined };
 }

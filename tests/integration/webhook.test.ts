@@ -231,15 +231,21 @@ describe.each(ENGINES)('webhook over HTTP with the $name store', (engine) => {
       await reader.append([{ clientId: '600', raw: JSON.stringify(event({ id: 'replay-1' })), quarantineReason: 'old mapping' }]);
       const target = (await reader.list('quarantined', 1000)).find((e) => e.lastError === 'old mapping')!;
       const answer = await admin('POST', '/admin/replay', { ids: [target.id] });
-      expect(answer.json).toEqual({ selected: 1, requeued: 1, stillQuarantined: 0 });
+      expect(answer.json).toEqual({ selected: 1, requeued: 1, duplicates: 0, stillQuarantined: 0 });
       const [after] = await reader.get([target.id]);
       expect(after!.state).toBe('pending');
       expect(after!.normalized).toMatchObject({ key: 'id:600:replay-1', type: 'open' });
 
       const byState = await admin('POST', '/admin/replay', { state: 'quarantined' });
-      const result = byState.json as { selected: number; stillQuarantined: number };
+      const result = byState.json as { selected: number; requeued: number; stillQuarantined: number };
       expect(result.selected).toBeGreaterThan(0);
       expect(result.stillQuarantined).toBe(result.selected); // the rest are really malformed
+      expect(result.requeued).toBe(0);
+
+      // Replaying an event whose re-derived key another stored event holds counts it as a duplicate.
+      await reader.append([{ clientId: '600', raw: JSON.stringify(event({ id: 'replay-1' })), quarantineReason: 'old mapping' }]);
+      const twin = (await reader.list('quarantined', 1000)).find((e) => e.lastError === 'old mapping')!;
+      expect((await admin('POST', '/admin/replay', { ids: [twin.id] })).json).toEqual({ selected: 1, requeued: 0, duplicates: 1, stillQuarantined: 0 });
       expect((await admin('POST', '/admin/replay', { state: 'nope' })).status).toBe(400);
       expect((await admin('POST', '/admin/replay', { ids: ['x'] })).status).toBe(400);
       expect((await admin('POST', '/admin/replay', {})).status).toBe(400);
