@@ -110,7 +110,7 @@ function formatHttp(res: CoreResponse, method: string): string {
   const headers: Record<string, string> = { ...res.headers };
   if (method === 'POST' && res.headers['OData-EntityId']) headers.Location = res.headers['OData-EntityId'];
   if (res.status >= 400) headers.REQ_ID = randomUUID();
-  const body = res.body === undefined ? '' : JSON.stringify(res.body);
+  const body = res.body === undefined ? '' : typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
   for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
   return `${lines.join('\r\n')}\r\n\r\n${body}`;
 }

@@ -1,3 +1,4 @@
+import { XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEMO_IDS } from './demo-seed.js';
 import { demoSeed } from './index.js';
@@ -145,5 +146,19 @@ describe('queries', () => {
     const r = await h.api('GET', 'contacts?$select=nosuchcolumn');
     expect(r.status).toBe(400);
     expect(r.json.error.message).toBe("Could not find a property named 'nosuchcolumn' on type 'Microsoft.Dynamics.CRM.contact'.");
+  });
+});
+
+describe('$metadata', () => {
+  it('describes entity sets, keys, lookups, navigation properties and alternate keys as CSDL', async () => {
+    const r = await h.api('GET', '$metadata');
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('application/xml');
+    expect(XMLValidator.validate(r.text)).toBe(true);
+    expect(r.text).toContain('<EntitySet Name="crs_campaignmailings" EntityType="Microsoft.Dynamics.CRM.crs_campaignmailing">');
+    expect(r.text).toContain('<Property Name="_crs_campaignclientid_value" Type="Edm.Guid"/>');
+    expect(r.text).toContain('<NavigationProperty Name="regardingobjectid_campaign_campaignresponse" Type="mscrm.campaign">');
+    expect(r.text).toContain('<NavigationProperty Name="campaignresponse_activity_parties" Type="Collection(mscrm.activityparty)"/>');
+    expect(r.text).toContain('<PropertyValue Property="Name" PropertyPath="crs_clientid"/>');
   });
 });

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { DvError, CODES, badRequest, duplicateRecord, notFound, notFoundByKey } from './errors.js';
 import { checkFilter, evaluate, type Node, type Resolver } from './filter.js';
+import { metadataXml } from './metadata.js';
 import { parseGuid, parseOptions, parsePrefer, parseResourcePath, type QueryOptions, type ResourceKey, type ResourcePath } from './query.js';
 import type { EdmType, EmuColumn, EmuTable, Schema } from './schema.js';
 import { Store, lookupKey, type Row } from './store.js';
@@ -26,6 +27,7 @@ export interface CoreRequest {
 export interface CoreResponse {
   status: number;
   headers: Record<string, string>;
+  /** JSON value, or a string sent as is (e.g. the $metadata XML). */
   body?: unknown;
   /** Write operations performed (for execution-time accounting). */
   writes: number;
@@ -102,6 +104,7 @@ function indexableEquality(n: Node, edmOf: (name: string) => string): { column: 
 export class Engine {
   readonly store: Store;
   private readonly api: string;
+  private metadata: string | undefined;
 
   constructor(readonly schema: Schema, private readonly opts: EngineOptions) {
     this.store = new Store(schema);
@@ -145,6 +148,11 @@ export class Engine {
           BusinessUnitId: this.opts.businessUnitId, UserId: this.opts.userId, OrganizationId: this.opts.organizationId,
         },
       };
+    }
+    if (path === '$metadata') {
+      if (method !== 'GET') throw new DvError(405, CODES.notSupported, 'The requested method is not allowed.');
+      this.metadata ??= metadataXml(this.schema);
+      return { status: 200, writes: 0, headers: { 'Content-Type': 'application/xml', 'OData-Version': '4.0' }, body: this.metadata };
     }
     const rp = parseResourcePath(path);
     const t = this.schema.bySet.get(rp.segment);

@@ -266,7 +266,8 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
       } else {
         const r = engine.handle({ method: req.method ?? 'GET', path, query: url.search.slice(1), headers, body });
         const errorCode = r.status >= 400 ? (r.body as { error?: { code?: string } } | undefined)?.error?.code : undefined;
-        answer = { status: r.status, headers: r.headers, body: r.body === undefined ? '' : JSON.stringify(r.body), ...(errorCode ? { errorCode } : {}) };
+        const text = r.body === undefined ? '' : typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+        answer = { status: r.status, headers: r.headers, body: text, ...(errorCode ? { errorCode } : {}) };
         writes = r.writes;
       }
       const cost = (opts.operationCostMs ?? 0) * writes;
