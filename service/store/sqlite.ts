@@ -125,6 +125,12 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       END;
     `,
   },
+  {
+    version: 4,
+    name: 'append counts its inserts once per transaction',
+    // The per-row insert trigger cost a quarter of append throughput; append() now adds its totals itself.
+    sql: `DROP TRIGGER crs_events_count_insert;`,
+  },
 ];
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -213,8 +219,10 @@ export class SqliteEventStore implements EventStore {
     return {
       insert: db.prepare(`INSERT INTO crs_events
           (client_id, dedup_key, raw, normalized, state, priority, last_error, received_at, next_attempt_at, event_type, email, bounce_kind)
-          VALUES (@clientId, @dedupKey, @raw, @normalized, @state, @priority, @lastError, @now, @now, @eventType, @email, @bounceKind)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT (dedup_key) DO NOTHING`),
+      // crs_state_counts: inserts are added here once per transaction (updates and deletes by triggers)
+      addToCount: db.prepare('UPDATE crs_state_counts SET n = n + ? WHERE state = ?'),
       // Two bounded index scans instead of one over every waiting event: "ready" events (due since they
       // arrived; backlog order) and "deferred" events whose retry time has come (unmatched back-off, retries).
       lease: db.prepare(`UPDATE crs_events
@@ -326,20 +334,27 @@ export class SqliteEventStore implements EventStore {
   }
 
   private insertGroups(groups: NewEventRow[][]): AppendResult[] {
-    const insert = this.stmt.insert;
+    const { insert, addToCount } = this.stmt;
     const now = this.now().getTime();
-    return this.db.transaction(() =>
-      groups.map((rows) => {
+    return this.db.transaction(() => {
+      const results = groups.map((rows) => {
         const result: AppendResult = { accepted: 0, duplicates: 0, quarantined: 0 };
-        for (const row of rows) {
-          const { changes } = insert.run({ ...row, now });
-          if (row.state === 'quarantined') result.quarantined += 1;
+        for (const r of rows) {
+          const { changes } = insert.run(
+            r.clientId, r.dedupKey, r.raw, r.normalized, r.state, r.priority, r.lastError, now, now, r.eventType, r.email, r.bounceKind,
+          );
+          if (r.state === 'quarantined') result.quarantined += 1;
           else if (changes === 1) result.accepted += 1;
           else result.duplicates += 1;
         }
         return result;
-      }),
-    ).immediate();
+      });
+      const accepted = results.reduce((sum, r) => sum + r.accepted, 0);
+      const quarantined = results.reduce((sum, r) => sum + r.quarantined, 0);
+      if (accepted > 0) addToCount.run(accepted, 'pending');
+      if (quarantined > 0) addToCount.run(quarantined, 'quarantined');
+      return results;
+    }).immediate();
   }
 
   async lease(opts: LeaseOptions): Promise<StoredEvent[]> {
