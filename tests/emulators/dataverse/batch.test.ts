@@ -104,6 +104,7 @@ describe('$batch', () => {
     expect(r.status).toBe(200);
     const statuses = [...r.text.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => m[1]);
     expect(statuses).toEqual(['400', '204']);
+    expect(h.emu.journal().at(-1)!.operationStatuses).toEqual([400, 204]);
     expect(h.emu.rows('contact').some((c) => c.lastname === 'Fine')).toBe(true);
   });
 
@@ -128,5 +129,6 @@ describe('$batch', () => {
     const entries = h.emu.journal().filter((e) => e.path.includes('$batch'));
     expect(entries).toHaveLength(1);
     expect(entries[0]!.operations).toBe(2);
+    expect(entries[0]!.operationStatuses).toEqual([200, 200]);
   });
 });

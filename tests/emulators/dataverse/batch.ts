@@ -134,6 +134,8 @@ export interface BatchResult {
   body: string;
   writes: number;
   operations: number;
+  /** Status of every operation that ran, in order (rolled-back change-set members keep theirs). */
+  statuses: number[];
 }
 
 /** `operationFault` may answer an operation instead of the engine (scripted faults inside a batch). */
@@ -148,7 +150,13 @@ export function executeBatch(
   const boundary = `batchresponse_${randomUUID()}`;
   const out: string[] = [];
   let writes = 0;
+  const statuses: number[] = [];
   const run = (p: BatchPart, contentIds: Map<string, string>): CoreResponse => {
+    const r = runOne(p, contentIds);
+    statuses.push(r.status);
+    return r;
+  };
+  const runOne = (p: BatchPart, contentIds: Map<string, string>): CoreResponse => {
     const { path, query } = innerTarget(p.url);
     const cr: CoreRequest = { method: p.method, path, query, headers: p.headers, body: p.body, contentIds };
     if (path.replace(/^\//, '') === '$batch') return { status: 400, headers: {}, body: new DvError(400, '0x80060888', 'Nested batch requests are not supported.').body(), writes: 0 };
@@ -162,7 +170,7 @@ export function executeBatch(
     status: res.status,
     headers: { 'Content-Type': `multipart/mixed; boundary=${boundary}`, 'OData-Version': '4.0' },
     body: `--${boundary}\r\n${mimePart(formatHttp(res, method), contentId)}--${boundary}--\r\n`,
-    writes, operations: ops,
+    writes, operations: ops, statuses,
   });
 
   for (const item of items) {
@@ -210,6 +218,6 @@ export function executeBatch(
     status: 200,
     headers: { 'Content-Type': `multipart/mixed; boundary=${boundary}`, 'OData-Version': '4.0', ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) },
     body: `${out.join('')}--${boundary}--\r\n`,
-    writes, operations: ops,
+    writes, operations: ops, statuses,
   };
 }

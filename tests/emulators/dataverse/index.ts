@@ -74,8 +74,9 @@ export interface JournalEntry {
   durationMs: number;
   /** Selected request headers (Prefer, If-Match, If-None-Match, MSCRM.*); never Authorization. */
   headers: Record<string, string>;
-  /** $batch: number of operations inside. */
+  /** $batch: number of operations inside, and the status of each one that ran. */
   operations?: number;
+  operationStatuses?: number[];
   /** Error code of an error answer. */
   errorCode?: string;
 }
@@ -121,7 +122,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 const sleep = (ms: number): Promise<void> => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
-interface Answer { status: number; headers: Record<string, string>; body: string; errorCode?: string; retryAfterSeconds?: number; operations?: number }
+interface Answer { status: number; headers: Record<string, string>; body: string; errorCode?: string; retryAfterSeconds?: number; operations?: number; operationStatuses?: number[] }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Answer {
   return { status, headers: { 'Content-Type': 'application/json; charset=utf-8', ...headers }, body: body === undefined ? '' : JSON.stringify(body) };
@@ -260,7 +261,7 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
           const f = faultQueue.length ? takeFault(path, true) : null;
           return f ? { status: f.status, headers: { 'Content-Type': 'application/json; odata.metadata=minimal', 'OData-Version': '4.0', ...f.headers }, body: f.body(), writes: 0 } : null;
         });
-        answer = { status: r.status, headers: r.headers, body: r.body, operations: r.operations };
+        answer = { status: r.status, headers: r.headers, body: r.body, operations: r.operations, operationStatuses: r.statuses };
         writes = r.writes;
         usage.operations += r.operations - 1;
       } else {
@@ -393,6 +394,7 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
       const entry: JournalEntry = { at, method: req.method ?? '', path: p + url.search, status: answer.status, caller, durationMs: Date.now() - at, headers: jh };
       if (ra !== undefined) entry.retryAfterSeconds = Number(ra);
       if (answer.operations !== undefined) entry.operations = answer.operations;
+      if (answer.operationStatuses) entry.operationStatuses = answer.operationStatuses;
       if (answer.errorCode) entry.errorCode = answer.errorCode;
       record(entry);
     }
