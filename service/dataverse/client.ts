@@ -141,7 +141,9 @@ export class HttpDataverseClient implements DataverseClient {
     this.ownsDispatcher = !options.dispatcher;
     this.dispatcher = options.dispatcher ?? new Agent({
       connections: DATAVERSE_MAX_CONCURRENCY + 4,
-      keepAliveTimeout: 30_000,
+      // Shorter than any server's idle timeout, so a kept-alive socket is never reused just as
+      // the server closes it (undici also honours the server's Keep-Alive: timeout hint).
+      keepAliveTimeout: 4_000,
       headersTimeout: this.opts.requestTimeoutMs,
       bodyTimeout: this.opts.requestTimeoutMs,
     });
