@@ -377,7 +377,11 @@ export function planWrites(events: DecidedEvent[], facts: BatchFacts, options: P
       const patch: Record<string, unknown> = {};
       // Recomputed whenever an event touches the consent: also repairs a status left behind by a crash
       // between writing the entry and updating the status, or by entries CRM users wrote.
-      if (w.entries.size > 0 && status && (w.existing.status !== status || !sameTime(w.existing.statusChangedOn, statusChangedOn))) {
+      // When this round appends entries, the status is written even if unchanged: the If-Match on the
+      // row read before planning makes a concurrent writer (another process appending another entry
+      // from the same stale history) fail with 412 and re-plan, so R4 always sees every entry.
+      const statusDiffers = w.existing.status !== status || !sameTime(w.existing.statusChangedOn, statusChangedOn);
+      if (w.entries.size > 0 && status && (statusDiffers || newEntries.length > 0)) {
         patch.crs_status = status === 'optin' ? CONSENT_STATUS.OptedIn : CONSENT_STATUS.OptedOut;
         patch.crs_statuschangedon = statusChangedOn;
       }

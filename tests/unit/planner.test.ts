@@ -216,8 +216,18 @@ describe('planWrites: consents and history (R3, R4, R9)', () => {
     const updates = opsOf(p, 'crs_advertisingconsents', 'update');
     expect(opsOf(p, 'crs_advertisingconsents', 'create')).toHaveLength(0);
     expect(opsOf(p, 'crs_optinhistories', 'create')).toHaveLength(1); // the entry is always appended (history is complete)
-    if (c.patch === null) expect(updates).toEqual([]);
-    else expect(updates).toEqual([expect.objectContaining({ id: existing.id, body: c.patch, ifMatch: 'W/"7"', method: 'update' })]);
+    // The status is always written with If-Match when an entry is appended (guards concurrent appends);
+    // "changes nothing" means the values written are the ones the row already has.
+    const unchanged = { crs_status: existing.status === 'optin' ? CONSENT_STATUS.OptedIn : CONSENT_STATUS.OptedOut, crs_statuschangedon: existing.statusChangedOn };
+    expect(updates).toEqual([expect.objectContaining({ id: existing.id, body: c.patch ?? unchanged, ifMatch: 'W/"7"', method: 'update' })]);
+  });
+
+  it('a consent touched only by a retry (entry already there, status right) gets no write', () => {
+    const cid = 'c1000000-0000-0000-0000-000000000001';
+    const entryId = historyEntryId(cid, 'optout', '2026-11-20T10:00:00Z', 'unsubscribe');
+    const existing = consentWith([{ id: entryId, entryType: 'optout', occurredOn: '2026-11-20T10:00:00Z' }], 'optout', '2026-11-20T10:00:00Z');
+    const p = plan([['e1', unsubscribe, facts({ mailing: undefined })]], batch({ consents: [existing] }));
+    expect(allOps(p)).toEqual([]);
   });
 
   it('an entry that already exists (retry after a crash) is not re-created, but the status is still brought in line', () => {
