@@ -25,8 +25,17 @@ export class Authority {
   private readonly verified = new Map<string, TokenClaims>();
 
   constructor(
-    private readonly cfg: { origin: string; tenantId: string; clientId: string; clientSecret: string; tokenLifetimeSeconds: number; resource: string },
+    private readonly cfg: {
+      origin: string; tenantId: string; clientId: string; clientSecret: string; tokenLifetimeSeconds: number; resource: string;
+      /** More app registrations (each is its own caller for the service protection limits). */
+      extraClients?: readonly { clientId: string; clientSecret: string }[];
+    },
   ) {}
+
+  private secretOf(clientId: string): string | undefined {
+    if (clientId === this.cfg.clientId) return this.cfg.clientSecret;
+    return this.cfg.extraClients?.find((c) => c.clientId === clientId)?.clientSecret;
+  }
 
   openIdConfiguration(): Record<string, unknown> {
     const { origin, tenantId } = this.cfg;
@@ -72,9 +81,9 @@ export class Authority {
     };
   }
 
-  private secretMatches(given: string): boolean {
+  private secretMatches(given: string, expected: string): boolean {
     const a = Buffer.from(given);
-    const b = Buffer.from(this.cfg.clientSecret);
+    const b = Buffer.from(expected);
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
@@ -90,7 +99,8 @@ export class Authority {
       clientId = decodeURIComponent(u ?? '');
       secret = decodeURIComponent(p ?? '');
     }
-    if (clientId !== this.cfg.clientId) {
+    const expectedSecret = this.secretOf(clientId);
+    if (expectedSecret === undefined) {
       return this.oauthError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${this.cfg.tenantId}'.`);
     }
     const assertion = form.get('client_assertion');
@@ -101,7 +111,7 @@ export class Authority {
       if (!payload || payload.iss !== clientId || payload.sub !== clientId || typeof payload.exp !== 'number' || payload.exp * 1000 < Date.now()) {
         return this.oauthError(401, 'invalid_client', 700027, 'Client assertion failed signature validation.');
       }
-    } else if (!secret || !this.secretMatches(secret)) {
+    } else if (!secret || !this.secretMatches(secret, expectedSecret)) {
       return this.oauthError(401, 'invalid_client', 7000215, 'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.');
     }
     const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);

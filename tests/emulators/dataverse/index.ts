@@ -35,6 +35,8 @@ export interface DataverseEmulatorOptions {
   tenantId?: string;
   clientId?: string;
   clientSecret?: string;
+  /** More app registrations; each is its own caller for the service protection limits. */
+  extraClients?: { clientId: string; clientSecret: string }[];
   tokenLifetimeSeconds?: number;
   latencyMs?: number;
   operationCostMs?: number;
@@ -167,7 +169,10 @@ export async function startDataverseEmulator(opts: DataverseEmulatorOptions = {}
     organizationId: '00000000-0000-0000-0000-0000000000c1',
   };
   const engine = new Engine(schema, engineOpts);
-  const authority = new Authority({ origin, tenantId, clientId, clientSecret, tokenLifetimeSeconds: opts.tokenLifetimeSeconds ?? 3600, resource: origin });
+  const authority = new Authority({
+    origin, tenantId, clientId, clientSecret, tokenLifetimeSeconds: opts.tokenLifetimeSeconds ?? 3600, resource: origin,
+    extraClients: opts.extraClients ?? [],
+  });
   const protection = new Protection(limits);
   let journal: JournalEntry[] = [];
   const faultQueue: ({ status: number } & FaultOptions)[] = [];

@@ -78,6 +78,18 @@ describe('over HTTP', () => {
     expect(j.retryAfterSeconds).toBe(Number(last!.headers.get('retry-after')));
   });
 
+  it('limits each caller (app registration) separately', async () => {
+    const second = { clientId: '0a0b0c0d-1111-4222-8333-944445555666', clientSecret: 'second-secret' };
+    h = await startHarness({ limits: { requestsPerWindow: 1 }, extraClients: [second] });
+    expect((await h.api('GET', 'WhoAmI')).status).toBe(200);
+    expect((await h.api('GET', 'WhoAmI')).status).toBe(429);
+    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: second.clientId, client_secret: second.clientSecret, scope: `${h.emu.url}/.default` });
+    const tok = (await (await fetch(`${h.emu.authorityHost}/${h.emu.tenantId}/oauth2/v2.0/token`, { method: 'POST', body: form })).json()) as { access_token: string };
+    const other = await fetch(`${h.emu.url}/api/data/v9.2/WhoAmI`, { headers: { Authorization: `Bearer ${tok.access_token}` } });
+    expect(other.status).toBe(200);
+    expect(h.emu.journal().at(-1)!.caller).toBe(second.clientId);
+  });
+
   it('429 0x80072326 beyond the concurrency limit (latency keeps requests in flight)', async () => {
     h = await startHarness({ latencyMs: 300, limits: { maxConcurrent: 2 } });
     await h.token();
