@@ -324,6 +324,7 @@ export class SyncWorker implements BackgroundTask {
     const responseIds: string[] = [];
     const aggregates = new Map<string, Aggregate>();
     const outbounced = new Map<string, string>();
+    const aggregateCalls = new Map<string, { naturalKey: string; eventKey: string; occurredAt: string }[]>();
 
     for (const { eventId, decision } of decided) {
       for (const e of decision.entries) persons.push(e.person);
@@ -341,18 +342,28 @@ export class SyncWorker implements BackgroundTask {
         responseIds.push(r.id);
         if (this.options.plan.granularity === 'aggregate') {
           const event = eventById.get(eventId)!;
-          const agg = await store.addToAggregate(r.naturalKey, event.key, canonicalTime(event.occurredAt));
-          const prev = aggregates.get(r.id);
-          // Several events of one response in a batch: the last call's answer includes the others.
-          if (!prev || agg.count >= prev.count) aggregates.set(r.id, agg);
+          const list = aggregateCalls.get(r.id) ?? [];
+          list.push({ naturalKey: r.naturalKey, eventKey: event.key, occurredAt: canonicalTime(event.occurredAt) });
+          aggregateCalls.set(r.id, list);
         }
       }
     }
-    const emails = new Set(persons.map((p) => p.email?.toLowerCase()).filter((a): a is string => Boolean(a)));
-    for (const email of emails) {
-      const known = await store.getState(OUTBOUNCE_STATE_PREFIX + email);
-      if (known) outbounced.set(email, known);
-    }
+    // One response's events one after the other (the last answer then includes the others);
+    // different responses, and the outbounce look-ups, at the same time.
+    const emails = [...new Set(persons.map((p) => p.email?.toLowerCase()).filter((a): a is string => Boolean(a)))];
+    await Promise.all([
+      ...[...aggregateCalls].map(async ([id, calls]) => {
+        for (const c of calls) {
+          const agg = await store.addToAggregate(c.naturalKey, c.eventKey, c.occurredAt);
+          const prev = aggregates.get(id);
+          if (!prev || agg.count >= prev.count) aggregates.set(id, agg);
+        }
+      }),
+      ...emails.map(async (email) => {
+        const known = await store.getState(OUTBOUNCE_STATE_PREFIX + email);
+        if (known) outbounced.set(email, known);
+      }),
+    ]);
     const [consents, responses, newsletters] = await Promise.all([
       persons.length > 0 ? this.lookups.consentsOf(persons) : Promise.resolve([]),
       responseIds.length > 0 ? this.lookups.responsesByIds(responseIds) : Promise.resolve([]),
