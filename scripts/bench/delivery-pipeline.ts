@@ -8,6 +8,7 @@
  * Dataverse write it caused has been answered with success: a conservative end point.
  */
 import { join } from 'node:path';
+import pg from 'pg';
 import { Pool } from 'undici';
 import { loadConfig } from '../../service/config.js';
 import { createDataverseClient } from '../../service/dataverse/index.js';
@@ -30,6 +31,7 @@ export interface PipelineOptions {
   eventsPerRequest?: number;
   durationS?: number;
   backlog?: number;
+  store?: 'sqlite' | 'postgres';
 }
 
 const TOKEN = 'bench-webhook-token';
@@ -107,10 +109,30 @@ function event(type: 'open' | 'click' | 'unsubscribe', key: string, email: strin
 }
 
 export async function benchPipeline(opts: PipelineOptions): Promise<Record<string, unknown>> {
+  // SQLite (the default store) in the temp dir, or a throw-away schema of a PostgreSQL database.
+  const pgSchema = `crs_bench_${process.pid}_${opts.kind}`;
+  const storeUrl = opts.store === 'postgres'
+    ? `${process.env.CRS_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test'}?schema=${pgSchema}`
+    : `sqlite:${join(opts.tmp, `${opts.kind}.sqlite`)}`;
+  try {
+    const result = await runPipeline(opts, storeUrl);
+    result.store = opts.store ?? 'sqlite';
+    return result;
+  } finally {
+    if (opts.store === 'postgres') {
+      const client = new pg.Client({ connectionString: process.env.CRS_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test' });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
+      await client.end();
+    }
+  }
+}
+
+async function runPipeline(opts: PipelineOptions, storeUrl: string): Promise<Record<string, unknown>> {
   const config = loadConfig({
     CRS_PORT: '0',
     CRS_HOST: '127.0.0.1',
-    CRS_STORE: `sqlite:${join(opts.tmp, `${opts.kind}.sqlite`)}`,
+    CRS_STORE: storeUrl,
     CRS_DATAVERSE_URL: opts.emulator.url,
     CRS_TENANT_ID: opts.emulator.tenantId,
     CRS_CLIENT_ID: opts.emulator.clientId,

@@ -9,7 +9,7 @@
  *   npm run bench:delivery -- --part steady                 # 200 events/s through the whole pipeline
  *   npm run bench:delivery -- --part backlog                # unsubscribe behind 100,000 opens
  *   options: --duration 60 --latency-ms 20 --op-cost-ms 5 --dop-hint 4 --window-scale 1
- *            --rate 200 --backlog 100000 --contacts 12000
+ *            --rate 200 --events-per-request 10 --backlog 100000 --contacts 1000 --store sqlite|postgres
  *
  * The pipeline parts run the real service pieces in this process — webhook route (fastify), SQLite
  * event store, sync worker, Dataverse client (msal against the emulator's authority) — and time
@@ -52,7 +52,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '200' },
     'events-per-request': { type: 'string', default: '10' },
     backlog: { type: 'string', default: '100000' },
-    contacts: { type: 'string', default: '12000' },
+    contacts: { type: 'string', default: '1000' },
+    store: { type: 'string', default: 'sqlite' },
   },
 });
 
@@ -272,13 +273,13 @@ async function main(): Promise<void> {
     if (part === 'all' || part === 'steady' || part === 'backlog') {
       const { benchPipeline } = await import('./delivery-pipeline.js');
       if (part === 'all' || part === 'steady') {
-        report.steady = await benchPipeline({ kind: 'steady', emulator: emulator.info, tmp, contacts, rate: Number(args.rate), eventsPerRequest: Number(args['events-per-request']), durationS: DURATION_S, email: benchEmail });
+        report.steady = await benchPipeline({ kind: 'steady', emulator: emulator.info, tmp, contacts, store: args.store as 'sqlite' | 'postgres', rate: Number(args.rate), eventsPerRequest: Number(args['events-per-request']), durationS: DURATION_S, email: benchEmail });
         (report.steady as Record<string, unknown>).emulatorRequests = await journalSummary(emulator);
         console.error(`steady: ${JSON.stringify(report.steady)}`);
         await emulator.ask('reset');
       }
       if (part === 'all' || part === 'backlog') {
-        report.backlog = await benchPipeline({ kind: 'backlog', emulator: emulator.info, tmp, contacts, backlog: Number(args.backlog), email: benchEmail });
+        report.backlog = await benchPipeline({ kind: 'backlog', emulator: emulator.info, tmp, contacts, store: args.store as 'sqlite' | 'postgres', backlog: Number(args.backlog), email: benchEmail });
         (report.backlog as Record<string, unknown>).emulatorRequests = await journalSummary(emulator);
         console.error(`backlog: ${JSON.stringify(report.backlog)}`);
       }
