@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../service/config.js';
 import { buildApp } from '../../service/http/app.js';
+import { readStatus } from '../../service/http/admin.js';
 import { ipAllowList } from '../../service/http/auth.js';
 import { createLogger } from '../../service/log.js';
 import { createMetrics } from '../../service/metrics.js';
@@ -126,5 +127,26 @@ describe('readiness', () => {
       Object.assign(Object.create(store) as EventStore, { ping: () => Promise.reject(new Error('database is locked')) }),
     );
     expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'unavailable', reason: 'store: database is locked' });
+  });
+});
+
+describe('/admin/status document', () => {
+  it('merges each background task status under its name; a failing status() shows its error', async () => {
+    const store = await openStore('sqlite::memory:');
+    try {
+      const status = await readStatus(store, [
+        { name: 'sync', start: async () => undefined, stop: async () => undefined, status: () => ({ leased: 3 }) },
+        { name: 'poller', start: async () => undefined, stop: async () => undefined, status: () => { throw new Error('not started'); } },
+        { name: 'quiet', start: async () => undefined, stop: async () => undefined },
+        { name: 'events', start: async () => undefined, stop: async () => undefined, status: () => ({ shadow: true }) },
+      ]);
+      expect(status.sync).toEqual({ leased: 3 });
+      expect(status.poller).toEqual({ error: 'not started' });
+      expect(status).not.toHaveProperty('quiet');
+      expect(status.events).toEqual({ received: 0, pending: 0, applied: 0, ignored: 0, unmatched: 0, quarantined: 0, deadLetter: 0 });
+      expect(status.oldestPendingAgeSeconds).toBeNull();
+    } finally {
+      await store.close();
+    }
   });
 });
