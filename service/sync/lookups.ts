@@ -145,7 +145,7 @@ export class CrmLookups {
   constructor(private readonly client: DataverseClient, private readonly options: LookupOptions = {}) {
     this.ttlMs = options.ttlMs ?? 5 * 60_000;
     this.negativeTtlMs = options.negativeTtlMs ?? 5_000;
-    this.chunkSize = options.chunkSize ?? 15;
+    this.chunkSize = options.chunkSize ?? 40;
     this.now = options.now ?? Date.now;
     this.personsByEmail = new TtlCache(this.ttlMs, this.negativeTtlMs, this.now, (v) => v.length === 0);
     this.personById = new TtlCache(this.ttlMs, this.negativeTtlMs, this.now, (v) => v === null);

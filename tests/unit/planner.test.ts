@@ -6,7 +6,7 @@ import {
   DEFAULT_PLAN_OPTIONS, type BatchFacts, type ClientRow, type ConsentRow, type EventFacts, type MailingRow, type NewsletterRow,
   type Person, type PlanOptions,
 } from '../../service/sync/facts.js';
-import { consentId, deterministicId, historyEntryId, responseNaturalKey, storedResponseKey } from '../../service/sync/keys.js';
+import { canonicalTime as canonicalTimeOf, consentId, deterministicId, historyEntryId, responseNaturalKey, storedResponseKey } from '../../service/sync/keys.js';
 import { CHANNEL, CONSENT_STATUS, ENTRY_SOURCE, ENTRY_TYPE } from '../../solution/model/index.js';
 
 const CLIENT_A: ClientRow = { id: 'aaaaaaaa-0000-0000-0000-000000000001', clientId: '1001', name: 'Client A' };
@@ -420,5 +420,23 @@ describe('planWrites: outbounce (R5)', () => {
     const create = opsOf(p, 'crs_advertisingconsents', 'create')[0];
     expect(create?.body).toMatchObject({ crs_status: CONSENT_STATUS.OptedOut, crs_outbounce: true, crs_outbounceon: '2026-11-22T00:00:00Z' });
     expect(p.opEvents.get(create?.tag ?? '')).toEqual(['e1', 'e2']);
+  });
+});
+
+describe('keys (R9)', () => {
+  it('times are UTC whole seconds; ids do not depend on GUID case or sub-second noise', () => {
+    expect(canonicalTimeOf('2026-11-20T11:00:00.999+01:00')).toBe('2026-11-20T10:00:00Z');
+    const upper = { ...CONTACT, id: CONTACT.id.toUpperCase() };
+    expect(consentId(upper, NL_NEWS.id.toUpperCase())).toBe(consentId(CONTACT, NL_NEWS.id));
+    expect(historyEntryId('C1', 'optout', '2026-11-20T10:00:00.400Z', 'unsubscribe')).toBe(historyEntryId('c1', 'optout', '2026-11-20T10:00:00Z', 'unsubscribe'));
+    expect(historyEntryId('c1', 'optout', '2026-11-20T10:00:00Z', 'unsubscribe')).not.toBe(historyEntryId('c1', 'optout', '2026-11-20T10:00:00Z', 'spamcomplaint'));
+  });
+
+  it('the stored response key is the natural key up to 100 characters, else a stable hash that fits', () => {
+    expect(storedResponseKey('1001|7001|contact:x|Open')).toBe('1001|7001|contact:x|Open');
+    const long = `1001|7001|contact:${CONTACT.id}|Click|https://x.example/${'a'.repeat(200)}`;
+    expect(storedResponseKey(long)).toMatch(/^sha256:[0-9a-f]{93}$/);
+    expect(storedResponseKey(long)).toBe(storedResponseKey(long));
+    expect(storedResponseKey(long)).not.toBe(storedResponseKey(`${long}b`));
   });
 });
