@@ -32,7 +32,7 @@ export function personKey(p: PersonRef): string {
  * R10 natural key of a campaign response:
  * `client|mailing|personType:personId|category[|linkUrl]` (aggregate), plus `|ev:<event key>` with
  * event granularity. The full key names the row (UUID v5); what is stored in `crs_responsekey` is the
- * key itself when it fits in 100 characters, else `sha256:` + the first 93 hex digits of its hash.
+ * key itself when it fits in 100 characters, else `sha256:` + the hex SHA-256 of it (71 characters).
  */
 export function responseNaturalKey(
   event: Pick<NormalizedEvent, 'clientId' | 'mailingId' | 'key'>,
@@ -50,7 +50,7 @@ export function responseNaturalKey(
 export function storedResponseKey(naturalKey: string): string {
   if (naturalKey.length <= RESPONSE_KEY_MAX) return naturalKey;
   const hash = createHash('sha256').update(naturalKey).digest('hex');
-  return `sha256:${hash}`.slice(0, RESPONSE_KEY_MAX);
+  return `sha256:${hash}`;
 }
 
 export function consentId(person: PersonRef, newsletterId: string): string {
