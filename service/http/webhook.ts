@@ -52,7 +52,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
       try {
         elements = parseBody(typeof req.body === 'string' ? req.body : '');
       } catch (err) {
-        if (err instanceof BodyError) return reply.code(400).send({ error: err.message });
+        if (err instanceof BodyError) return reply.code(err.status).send({ error: err.message });
         throw err;
       }
       const events = toIncomingEvents(elements, clientId, 'webhook');

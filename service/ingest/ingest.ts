@@ -14,7 +14,22 @@ export interface RawElement {
   value: unknown;
 }
 
-export class BodyError extends Error {}
+/** A body the webhook refuses, with the HTTP status to answer (400, or 413 for too many elements). */
+export class BodyError extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 413 = 400,
+  ) {
+    super(message);
+    this.name = 'BodyError';
+  }
+}
+
+/**
+ * Most elements accepted in one body. A 5 MB body of real events holds at most ~40,000; this bound
+ * only stops bodies of millions of tiny junk elements (`[0,0,0,…]`) from blocking the store for minutes.
+ */
+export const MAX_ELEMENTS = 50_000;
 
 /**
  * Parses a webhook body: a JSON array of events or one event object. Throws BodyError with a
@@ -32,6 +47,9 @@ export function parseBody(body: string): RawElement[] {
     throw new BodyError(`invalid JSON: ${message.length > 160 ? `${message.slice(0, 160)}…` : message}`);
   }
   if (Array.isArray(value)) {
+    if (value.length > MAX_ELEMENTS) {
+      throw new BodyError(`too many events in one request: ${value.length} (at most ${MAX_ELEMENTS}); send smaller batches`, 413);
+    }
     const raws = splitTopLevelArray(text);
     if (raws.length !== value.length) throw new Error(`internal: split ${raws.length} elements, parsed ${value.length}`);
     return value.map((v, i) => ({ raw: raws[i]!, value: v }));

@@ -130,6 +130,7 @@ describe.each(ENGINES)('webhook over HTTP with the $name store', (engine) => {
       ['text/plain', { headers: { 'content-type': 'text/plain' }, body: '[]' }, 415, /Unsupported Media Type/],
       ['form data', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' }, 415, /Unsupported Media Type/],
       ['no content type', { headers: {}, body: '[]' }, 415, /Unsupported Media Type/],
+      ['2.5 million tiny elements in 5 MB', { body: `[${'0,'.repeat(2_500_000)}0]` }, 413, /too many events in one request/],
       ['a 6 MB body', { body: JSON.stringify([event({ reason: 'x'.repeat(6 * 1024 * 1024) })]) }, 413, /too large/i],
       ['a non-numeric client id', { path: '/webhooks/campaign/abc' }, 400, /client id must be numeric/],
       ['a negative client id', { path: '/webhooks/campaign/-1' }, 400, /client id must be numeric/],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BodyError, parseBody, splitTopLevelArray, toIncomingEvents } from '../../service/ingest/ingest.js';
+import { BodyError, MAX_ELEMENTS, parseBody, splitTopLevelArray, toIncomingEvents } from '../../service/ingest/ingest.js';
 
 describe('parseBody', () => {
   it('keeps each element of an array as its exact text', () => {
@@ -60,6 +60,19 @@ describe('parseBody', () => {
     expect(Object.hasOwn(element!.value as object, '__proto__')).toBe(true);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(element!.raw).toContain('__proto__');
+  });
+
+  it('refuses more than MAX_ELEMENTS elements with 413, accepts exactly MAX_ELEMENTS', () => {
+    expect(parseBody(`[${'0,'.repeat(MAX_ELEMENTS - 1)}0]`)).toHaveLength(MAX_ELEMENTS);
+    let error: unknown;
+    try {
+      parseBody(`[${'0,'.repeat(MAX_ELEMENTS)}0]`);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(BodyError);
+    expect((error as BodyError).status).toBe(413);
+    expect((error as Error).message).toMatch(/too many events in one request: 50001/);
   });
 
   it('handles deep nesting without a stack overflow', () => {
