@@ -353,3 +353,47 @@ describe('dedup key (R9)', () => {
     expect(dedupKey({ ...e, clientId: '2' })).toBe('id:2:e1');
   });
 });
+
+describe('normalizeEvent: never throws on any JSON value (seeded fuzz)', () => {
+  // Deterministic PRNG (mulberry32) so a failure is reproducible.
+  let seed = 0x5eed;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pickOne = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const names = [...Object.values(ALIASES).flat(), 'crmEntityType', 'crmEntityId', 'entity-type', 'entity-id', 'entityType', 'entityId', '__proto__', 'constructor', 'prototype'];
+  const scalars: unknown[] = [
+    null, true, false, 0, -1, 1e21, 1.5, 1795687200, 1795687200000, Number.MAX_SAFE_INTEGER, '', ' ', 'open', 'ARCHIVED', 'bounce', 'hardbounce',
+    'a@b.de', '2026-11-26T10:00:00Z', '2026-02-30', '1795687200', 'contact', 'lead', '6f9619ff-8b86-d011-b42d-00c04fc964ff', '1234', '\u0000', 'x'.repeat(20_000),
+  ];
+  const value = (depth: number): unknown => {
+    const r = random();
+    if (depth > 2 || r < 0.7) return pickOne(scalars);
+    if (r < 0.85) return Array.from({ length: Math.floor(random() * 3) }, () => value(depth + 1));
+    return Object.fromEntries(Array.from({ length: Math.floor(random() * 3) }, () => [pickOne(names), value(depth + 1)]));
+  };
+
+  it('5,000 random events: a result or a one-line quarantine reason, never an exception', () => {
+    let accepted = 0;
+    for (let i = 0; i < 5_000; i++) {
+      // Start from a valid event half of the time, then overwrite random aliases; own properties as JSON.parse makes them.
+      const raw: Record<string, unknown> = random() < 0.5 ? { ...base } : {};
+      for (let k = Math.floor(random() * 4); k > 0; k--) {
+        Object.defineProperty(raw, pickOne(names), { value: value(0), enumerable: true, writable: true, configurable: true });
+      }
+      const result = normalizeEvent(random() < 0.05 ? value(0) : raw, ctx);
+      if (result.ok) {
+        accepted++;
+        expect(result.event.key).toMatch(/^(id|nk):/);
+        expect(result.event.occurredAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+      } else {
+        expect(result.reason).not.toContain('\n');
+        expect(result.reason.length).toBeLessThan(200);
+      }
+    }
+    expect(accepted).toBeGreaterThan(0); // the generator does reach the happy path
+  });
+});
