@@ -62,6 +62,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found' }));
 
+  // Graceful close: requests in flight finish, but their keep-alive connections turn idle only
+  // afterwards, when close() has already swept idle ones; sweep again until the server is closed.
+  app.addHook('preClose', async () => {
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50).unref();
+    app.server.once('close', () => clearInterval(sweep));
+  });
+
   registerHealthRoutes(app, deps);
   registerWebhookRoutes(app, deps);
   if (deps.config.adminToken) registerAdminRoutes(app, deps, deps.config.adminToken);

@@ -150,3 +150,37 @@ describe('/admin/status document', () => {
     }
   });
 });
+
+describe('graceful close', () => {
+  it('finishes an in-flight webhook (answered 200 after its commit) while refusing new connections', async () => {
+    let releaseAppend!: () => void;
+    const appendGate = new Promise<void>((resolve) => (releaseAppend = resolve));
+    let appendStarted!: () => void;
+    const started = new Promise<void>((resolve) => (appendStarted = resolve));
+    const app = await appWith({ CRS_WEBHOOK_AUTH: 'none' }, (store) =>
+      Object.assign(Object.create(store) as EventStore, {
+        append: async (events: Parameters<EventStore['append']>[0]) => {
+          appendStarted();
+          await appendGate;
+          return store.append(events);
+        },
+      }),
+    );
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as { port: number };
+    const inFlight = fetch(`http://127.0.0.1:${port}/webhooks/campaign/1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(event()),
+    });
+    await started;
+    const closed = app.close();
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    releaseAppend();
+    const answer = await inFlight;
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({ received: 1, accepted: 1, duplicates: 0, quarantined: 0 });
+    // The client keeps its connection alive; close() must still complete (idle connections are swept).
+    await closed;
+  });
+});
