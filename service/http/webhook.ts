@@ -39,11 +39,10 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: AppDeps): void
           return reply.code(400).send({ error: 'client id must be numeric' });
         }
       },
-      onResponse: async (req, reply) => {
+      onResponse: async (_req, reply) => {
         const status = String(reply.statusCode);
         metrics.webhookRequests.inc({ status });
         metrics.webhookDuration.observe({ status }, reply.elapsedTime / 1000);
-        void req;
       },
     },
     async (req, reply) => {
