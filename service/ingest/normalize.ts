@@ -232,7 +232,8 @@ function normalizeOrThrow(raw: unknown, ctx: NormalizeContext): NormalizedEvent 
   const type = parseType(obj);
 
   const bodyClient = scalarText(obj, ALIASES.client);
-  if (bodyClient !== undefined && bodyClient !== ctx.pathClientId) {
+  const sameClient = (a: string, b: string) => a === b || (/^\d+$/.test(a) && /^\d+$/.test(b) && a.replace(/^0+(?=\d)/, '') === b.replace(/^0+(?=\d)/, ''));
+  if (bodyClient !== undefined && !sameClient(bodyClient, ctx.pathClientId)) {
     throw new Quarantine(`client "${short(bodyClient)}" in the event differs from client ${ctx.pathClientId} of the URL`);
   }
 

@@ -60,6 +60,10 @@ describe('normalizeEvent: every alias of §4 (first present wins)', () => {
     expect(ok({ ...base, [name]: 1234 }).clientId).toBe('1234');
     expect(ok({ ...base, [name]: '1234' }).clientId).toBe('1234');
   });
+  it('client: leading zeros do not make a difference', () => {
+    expect(ok({ ...base, clientId: '001234' }).clientId).toBe('1234');
+    expect(reason({ ...base, clientId: '12340' })).toMatch(/differs/);
+  });
   it('client: the path is used when the body has none', () => {
     expect(ok(base, { pathClientId: '99', origin: 'webhook' }).clientId).toBe('99');
   });
