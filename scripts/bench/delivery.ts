@@ -161,8 +161,17 @@ async function benchThroughput(emulator: EmulatorProcess, contacts: number): Pro
   let throttleWaits = 0;
   let throttled = 0;
   const statuses = new Map<string, number>();
+  const transientErrors = new Map<string, number>();
   const client = createDataverseClient({ dataverse: dataverseConfig(emulator.info) }, {
     maxBatchSize: MAX_BATCH,
+    logger: {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (obj) => {
+        const err = (obj as { err?: string }).err;
+        if (err) transientErrors.set(err, (transientErrors.get(err) ?? 0) + 1);
+      },
+    },
     metrics: {
       request: (_kind, status) => statuses.set(String(status), (statuses.get(String(status)) ?? 0) + 1),
       throttleWait: (ms) => (throttleWaits += ms),
@@ -227,6 +236,7 @@ async function benchThroughput(emulator: EmulatorProcess, contacts: number): Pro
     slotUtilisation: round(batchMs / (elapsedS * 1000 * slots), 3),
     requestsByStatus: Object.fromEntries(statuses),
     throttled,
+    transientErrors: Object.fromEntries(transientErrors),
     throttleWaitSeconds: round(throttleWaits / 1000, 1),
     finalConcurrency: client.concurrencyLimit,
   };
@@ -259,7 +269,7 @@ async function main(): Promise<void> {
     machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
     // Other work on the machine skews every figure: note how busy it was when the run started.
     loadAverage1m: Number(loadavg()[0]!.toFixed(2)),
-    command: `npm run bench:delivery -- ${process.argv.slice(2).join(' ')}`.trim(),
+    command: ['npm run bench:delivery', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
     emulator: { latencyMs: LATENCY_MS, operationCostMs: OP_COST_MS, limits: LIMITS },
   };
   const emulator = await EmulatorProcess.start(contacts);

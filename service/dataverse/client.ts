@@ -384,7 +384,7 @@ export class HttpDataverseClient implements DataverseClient {
         if (response.status >= 500 && isTransientStatus(response.status, parseODataError(response.body, response.status))) {
           throw new TransientError(`HTTP ${response.status}`, response.status);
         }
-        this.limiter.healthy();
+        this.limiter.healthy(this.clock.now());
         return response;
       }
     } finally {

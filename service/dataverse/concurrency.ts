@@ -16,15 +16,23 @@ export interface AimdState {
   streak: number;
   /** Epoch ms of the last decrease; throttles answered before it belong to the same episode. */
   lastDecreaseAt: number;
+  /** No growth before this time (epoch ms): after a throttle, hold the halved limit for a while. */
+  holdUntil: number;
 }
+
+/** How long the limit stays put after a decrease before additive growth resumes. */
+export const HOLD_AFTER_THROTTLE_MS = 5_000;
 
 export function initialAimd(initial: number, configuredMax: number): AimdState {
   const cap = Math.max(1, Math.min(Math.floor(configuredMax), DATAVERSE_MAX_CONCURRENCY));
-  return { limit: Math.max(1, Math.min(Math.floor(initial), cap)), cap, configuredMax: cap, streak: 0, lastDecreaseAt: -Infinity };
+  return { limit: Math.max(1, Math.min(Math.floor(initial), cap)), cap, configuredMax: cap, streak: 0, lastDecreaseAt: -Infinity, holdUntil: -Infinity };
 }
 
 /** A request was answered without throttling. */
-export function onHealthy(state: AimdState): AimdState {
+export function onHealthy(state: AimdState, now = Infinity): AimdState {
+  // Right after a throttle, growing back at once would run into the same limit again: the
+  // server's Retry-After already paces the client, so the halved limit is kept for a while.
+  if (now < state.holdUntil) return state;
   const streak = state.streak + 1;
   if (streak >= state.limit && state.limit < state.cap) return { ...state, limit: state.limit + 1, streak: 0 };
   return { ...state, streak: state.limit >= state.cap ? 0 : streak };
@@ -34,9 +42,9 @@ export function onHealthy(state: AimdState): AimdState {
  * A request was throttled (429). Requests sent before the previous decrease that come back
  * throttled are part of the same episode and do not halve again.
  */
-export function onThrottled(state: AimdState, now: number, sentAt: number): AimdState {
+export function onThrottled(state: AimdState, now: number, sentAt: number, holdMs = HOLD_AFTER_THROTTLE_MS): AimdState {
   if (sentAt < state.lastDecreaseAt) return state;
-  return { ...state, limit: Math.max(1, Math.floor(state.limit / 2)), streak: 0, lastDecreaseAt: now };
+  return { ...state, limit: Math.max(1, Math.floor(state.limit / 2)), streak: 0, lastDecreaseAt: now, holdUntil: now + holdMs };
 }
 
 /** Applies an `x-ms-dop-hint` header value. */
@@ -83,8 +91,8 @@ export class AdaptiveLimiter {
     this.drain();
   }
 
-  healthy(): void {
-    this.update(onHealthy(this.state));
+  healthy(now: number): void {
+    this.update(onHealthy(this.state, now));
   }
 
   throttled(now: number, sentAt: number): void {

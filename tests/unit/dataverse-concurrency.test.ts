@@ -41,6 +41,15 @@ describe('AIMD concurrency', () => {
     expect(s.limit).toBe(1);
   });
 
+  it('holds the halved limit for a while after a throttle, then grows again', () => {
+    let s = onThrottled({ ...initialAimd(4, 52), limit: 20 }, 10_000, 9_000, 5_000);
+    expect(s).toMatchObject({ limit: 10, holdUntil: 15_000 });
+    for (let t = 10_001; t < 15_000; t += 100) s = onHealthy(s, t);
+    expect(s.limit).toBe(10);
+    for (let i = 0; i < 10; i += 1) s = onHealthy(s, 15_000 + i);
+    expect(s.limit).toBe(11);
+  });
+
   it('caps at x-ms-dop-hint (and lowers the current limit), ignoring nonsense hints', () => {
     let s = { ...initialAimd(4, 52), limit: 30 };
     s = onDopHint(s, 12);
@@ -63,8 +72,8 @@ describe('AIMD concurrency', () => {
     });
     await Promise.resolve();
     expect(third).toBe(false);
-    limiter.healthy();
-    limiter.healthy(); // limit 2 → 3 admits the waiter
+    limiter.healthy(0);
+    limiter.healthy(0); // limit 2 → 3 admits the waiter
     await pending;
     expect(third).toBe(true);
     expect(limiter.inFlight).toBe(3);
