@@ -110,6 +110,7 @@ async function measure(scenario: string, port: number, eventsPerRequest: number,
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-bench-ingest-'));
 const storeUrl = process.env.BENCH_STORE ?? `sqlite:${join(dir, 'crs.sqlite')}`;
+const engineName = storeUrl.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL';
 const rows: Row[] = [];
 try {
   const bare = await startChild(['scripts/bench/bare-server.mjs'], {});
@@ -129,8 +130,8 @@ try {
     CRS_LOG_LEVEL: 'info',
   });
   try {
-    rows.push(await measure('our endpoint (SQLite), 1 event', service.port, 1, CONNECTIONS, '/webhooks/campaign/1234'));
-    rows.push(await measure('our endpoint (SQLite), 100-event batch', service.port, 100, BATCH_CONNECTIONS, '/webhooks/campaign/1234'));
+    rows.push(await measure(`our endpoint (${engineName}), 1 event`, service.port, 1, CONNECTIONS, '/webhooks/campaign/1234'));
+    rows.push(await measure(`our endpoint (${engineName}), 100-event batch`, service.port, 100, BATCH_CONNECTIONS, '/webhooks/campaign/1234'));
   } finally {
     await stopChild(service.proc);
   }
@@ -140,7 +141,7 @@ try {
 
 const [bareRow, single, batch] = rows as [Row, Row, Row];
 const cpu = cpus();
-console.log(`\nDate: ${new Date().toISOString()}; machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}; store: ${storeUrl.startsWith('sqlite:') ? 'SQLite file (WAL, synchronous=FULL)' : 'custom'}; ${DURATION} s per scenario after 2 s warm-up.\n`);
+console.log(`\nDate: ${new Date().toISOString()}; machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}; store: ${engineName === 'SQLite' ? 'SQLite file (WAL, synchronous=FULL)' : 'PostgreSQL (BENCH_STORE)'}; ${DURATION} s per scenario after 2 s warm-up.\n`);
 console.log('| scenario | connections | requests/s | events/s | p50 ms | p99 ms |');
 console.log('|---|---:|---:|---:|---:|---:|');
 for (const r of rows) {

@@ -2,12 +2,12 @@
  * Request authentication: webhook Bearer/Basic (spec §5), admin Bearer, IP allow-list.
  * Secrets are compared in constant time (sha256 digests of equal length + timingSafeEqual).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIPv4 } from 'node:net';
 import type { IpRule } from '../config.js';
 
 function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
+  return hash('sha256', value, 'buffer');
 }
 
 /** Constant-time check of `given` against a pre-computed digest of the expected secret. */

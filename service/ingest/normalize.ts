@@ -10,7 +10,7 @@
  * - Unknown fields are ignored (the raw text keeps them). Values are never cut to Dataverse column
  *   sizes here (the planner does that); each string is only capped at MAX_FIELD_LENGTH to bound memory.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { EVENT_TYPES } from '../events.js';
 import type { CrmEntityType, EventType, NormalizedEvent, NormalizeResult } from '../events.js';
 
@@ -64,6 +64,8 @@ const GUID = /^\{?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})
 /** ISO 8601 date or date-time; a space instead of `T` is accepted, the zone is optional (then UTC). */
 const ISO_DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+/** `2026-11-26T10:00:00Z` / `2026-11-26T10:00:00.123Z`: what Campaign's REST API and most senders use. */
+const CANONICAL_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?Z$/;
 /** Epoch values below this are seconds, at or above it milliseconds (1e11 s is the year 5138). */
 const EPOCH_SECONDS_LIMIT = 1e11;
 const EARLIEST = Date.UTC(2000, 0, 1);
@@ -126,6 +128,15 @@ function parseType(obj: Obj): EventType {
 
 /** ISO 8601 or epoch milliseconds/seconds → `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds). */
 export function parseOccurredAt(value: unknown): string | { error: string } {
+  // Fast path for the common canonical form; the round trip rejects what Date.parse would roll over
+  // (2026-02-31, 24:00:00). Anything else takes the general path below, which also words the errors.
+  if (typeof value === 'string' && CANONICAL_UTC.test(value)) {
+    const parsed = Date.parse(value);
+    if (parsed >= EARLIEST && parsed < LATEST) {
+      const iso = new Date(parsed).toISOString();
+      if (iso.slice(0, 19) === value.slice(0, 19)) return `${iso.slice(0, 19)}Z`;
+    }
+  }
   let ms: number;
   if (typeof value === 'number' || (typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value))) {
     const n = Number(value);
@@ -212,7 +223,7 @@ export function dedupKey(e: {
 }
 
 function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 export function normalizeEvent(raw: unknown, ctx: NormalizeContext): NormalizeResult {
