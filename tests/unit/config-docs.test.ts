@@ -4,9 +4,9 @@ import { CONFIG_VARIABLES, describeVariables } from '../../service/config.js';
 
 /** Rows of the "## Configuration" table in docs/service.md: variable name → default column text. */
 function documentedVariables(): Map<string, string> {
-  const doc = readFileSync(new URL('../../docs/service.md', import.meta.url), 'utf8');
+  const doc = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const section = doc.split(/^## /m).find((s) => s.startsWith('Configuration'));
-  if (!section) throw new Error('docs/service.md has no "## Configuration" section');
+  if (!section) throw new Error('README.md has no "## Configuration" section');
   const rows = new Map<string, string>();
   for (const line of section.split('\n')) {
     const m = /^\|\s*`(CRS_[A-Z0-9_]+)`\s*\|\s*([^|]*)\|/.exec(line);
@@ -15,7 +15,7 @@ function documentedVariables(): Map<string, string> {
   return rows;
 }
 
-describe('docs/service.md configuration table', () => {
+describe('README configuration table', () => {
   const documented = documentedVariables();
 
   it('lists every variable the service reads', () => {
