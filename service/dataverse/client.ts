@@ -104,14 +104,8 @@ function headerMap(headers: Record<string, string | string[] | undefined>): Reco
   return out;
 }
 
-/** Service protection error for the number of requests per window. */
-const REQUEST_COUNT_LIMIT = '0x80072322';
-/** How long after such a 429 the client keeps packing batches full. */
-const REQUEST_COUNT_MEMORY_MS = 60_000;
-
 export class HttpDataverseClient implements DataverseClient {
   readonly baseUrl: string;
-  private requestCountThrottledAt = -Infinity;
   private readonly origin: string;
   private readonly tokens: TokenProvider;
   private readonly limiter: AdaptiveLimiter;
@@ -187,11 +181,7 @@ export class HttpDataverseClient implements DataverseClient {
       const groups = dependencyGroups(validOps).map((group) => group.map((k) => valid[k]!));
       const groupOf = new Map<number, number>();
       groups.forEach((group, g) => group.forEach((i) => groupOf.set(i, g)));
-      // While the request-count limit bites, every request is precious: fill batches instead of
-      // spreading the ops over the concurrency (a $batch counts as one request).
-      const requestsScarce = this.clock.now() - this.requestCountThrottledAt < REQUEST_COUNT_MEMORY_MS;
-      const minBatch = requestsScarce ? this.opts.maxBatchSize : this.opts.minBatchSize;
-      const size = targetBatchSize(valid.length, this.limiter.limit, minBatch, this.opts.maxBatchSize);
+      const size = targetBatchSize(valid.length, this.limiter.limit, this.opts.minBatchSize, this.opts.maxBatchSize);
       const { batches, sequential } = packBatches(groups, size);
       const runs = [
         ...batches.map((batch) => this.runBatch(ops, batch, groupOf, results)),
@@ -382,9 +372,7 @@ export class HttpDataverseClient implements DataverseClient {
           this.gate.pause(waitMs);
           this.limiter.throttled(this.clock.now(), sentAt);
           this.metrics.throttled();
-          const code = parseODataError(response.body, 429).code;
-          if (code === REQUEST_COUNT_LIMIT) this.requestCountThrottledAt = this.clock.now();
-          this.logger.warn({ kind, retryAfterMs: waitMs, concurrency: this.limiter.limit, code }, 'Dataverse throttled the client');
+          this.logger.warn({ kind, retryAfterMs: waitMs, concurrency: this.limiter.limit, code: parseODataError(response.body, 429).code }, 'Dataverse throttled the client');
           continue;
         }
         if (response.status === 401) {

@@ -254,25 +254,6 @@ describe('throttling and concurrency', () => {
     expect(client.concurrencyLimit).toBeLessThanOrEqual(4); // halved to 3, may have regrown by one
   });
 
-  it('after a request-count 429 it fills batches instead of spreading ops over the concurrency', async () => {
-    const store = new RowStore();
-    let throttleNext = false;
-    const { client, stub } = await setup((req) => {
-      if (throttleNext) {
-        throttleNext = false;
-        return { status: 429, headers: { 'Retry-After': '0' }, body: odataError('0x80072322', 'Number of requests exceeded the limit of 6000 over time window of 300 seconds.') };
-      }
-      return { status: 200, parts: req.parts!.map((p) => store.answer(p)) };
-    }, { initialConcurrency: 4, minBatchSize: 10, maxBatchSize: 100 });
-    await client.execute(Array.from({ length: 80 }, (_, i) => createOp(i)));
-    expect(stub.batches.map((b) => b.parts!.length)).toEqual([20, 20, 20, 20]); // spread over 4 slots
-    throttleNext = true;
-    await client.execute([createOp(1000)]);
-    const before = stub.batches.length;
-    await client.execute(Array.from({ length: 80 }, (_, i) => createOp(2000 + i)));
-    expect(stub.batches.slice(before).map((b) => b.parts!.length)).toEqual([80]); // one full batch
-  });
-
   it('reports ops as retryable (429) when throttling outlasts maxThrottleWaitMs', async () => {
     const { client } = await setup(() => ({ status: 429, headers: { 'Retry-After': '0.05' }, body: odataError('0x80072321') }), { maxThrottleWaitMs: 120 });
     const results = await client.execute([createOp(1)]);
