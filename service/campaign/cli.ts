@@ -4,7 +4,8 @@
  * Exit codes: 0 done, 1 something failed (Campaign/Dataverse/network), 2 usage or configuration.
  */
 import type { Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
+import { configOrExit, fail } from '../cli/common.js';
 import { CampaignClient } from './client.js';
 import { describeVerdict, parseEligibilityRequest, readEligibility, type EligibilityVerdict } from './eligibility.js';
 import {
@@ -12,22 +13,8 @@ import {
   type RegisterResult, type VerifyOutcome,
 } from './webhooks.js';
 
-function fail(message: string, code = 2): never {
-  process.stderr.write(`crs: ${message.replace(/\s+/g, ' ')}\n`);
-  process.exit(code);
-}
-
 function out(line = ''): void {
   process.stdout.write(`${line}\n`);
-}
-
-function configOrExit(): Config {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`);
-    throw err;
-  }
 }
 
 function campaignClientOrExit(config: Config): CampaignClient {

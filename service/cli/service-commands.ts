@@ -6,26 +6,11 @@
  * they ask a running service's admin API instead (Bearer CRS_ADMIN_TOKEN).
  */
 import type { Command } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { configOrExit, fail } from './common.js';
 import { readStatus } from '../http/admin.js';
 import { replayEvents, type ReplaySelector } from '../ingest/ingest.js';
 import { openStore } from '../store/index.js';
 import { EVENT_STATES, type EventState } from '../store/types.js';
-
-/** Exits with one line on stderr (config problems, usage errors). */
-function fail(message: string, code = 2): never {
-  process.stderr.write(`crs: ${message.replace(/\s+/g, ' ')}\n`);
-  process.exit(code);
-}
-
-function configOrExit(): Config {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`);
-    throw err;
-  }
-}
 
 async function adminRequest(baseUrl: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
   const token = process.env.CRS_ADMIN_TOKEN;
