@@ -68,6 +68,11 @@ export interface HttpDataverseClientOptions {
   maxThrottleWaitMs?: number;
   /** Retry-After to assume when a 429 carries none. Default 5 s. */
   defaultRetryAfterMs?: number;
+  /**
+   * GETs issued in the same tick (the worker's parallel lookups) travel as one `$batch`, which
+   * service protection counts as one request. Default true.
+   */
+  coalesceReads?: boolean;
   /** Headers/body timeout per request. Default 120 s (Dataverse's own request limit is 2 min). */
   requestTimeoutMs?: number;
   logger?: DataverseLogger;
@@ -82,6 +87,17 @@ interface RawResponse {
   headers: Record<string, string>;
   body: string;
 }
+
+interface PendingRead {
+  kind: RequestKind;
+  url: string;
+  headers: Record<string, string>;
+  resolve(response: RawResponse): void;
+  reject(error: unknown): void;
+}
+
+/** Most GETs one coalesced $batch carries. */
+const MAX_COALESCED_READS = 100;
 
 /** Dataverse or the token endpoint refused our credentials (configuration problem, not an op's fault). */
 export class DataverseAuthError extends Error {
@@ -116,7 +132,9 @@ export class HttpDataverseClient implements DataverseClient {
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
   private readonly opts: Required<Pick<HttpDataverseClientOptions,
-    'minBatchSize' | 'maxBatchSize' | 'transientRetries' | 'backoffMinMs' | 'backoffMaxMs' | 'maxThrottleWaitMs' | 'defaultRetryAfterMs' | 'requestTimeoutMs'>>;
+    'minBatchSize' | 'maxBatchSize' | 'transientRetries' | 'backoffMinMs' | 'backoffMaxMs' | 'maxThrottleWaitMs' | 'defaultRetryAfterMs' | 'requestTimeoutMs' | 'coalesceReads'>>;
+  private pendingReads: PendingRead[] = [];
+  private readFlushScheduled = false;
 
   constructor(options: HttpDataverseClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -137,6 +155,7 @@ export class HttpDataverseClient implements DataverseClient {
       maxThrottleWaitMs: options.maxThrottleWaitMs ?? 10 * 60_000,
       defaultRetryAfterMs: options.defaultRetryAfterMs ?? 5_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 120_000,
+      coalesceReads: options.coalesceReads ?? true,
     };
     this.ownsDispatcher = !options.dispatcher;
     this.dispatcher = options.dispatcher ?? new Agent({
@@ -284,7 +303,7 @@ export class HttpDataverseClient implements DataverseClient {
     const rows: DataverseRow[] = [];
     let url: string | undefined = `${this.baseUrl}${API_PATH}/${entitySet}${query ? `?${query}` : ''}`;
     while (url && rows.length < maxRows) {
-      const response = await this.readWithRetry('query', url, { Prefer: `odata.maxpagesize=${maxPageSize}` });
+      const response = await this.read('query', url, { Prefer: `odata.maxpagesize=${maxPageSize}` });
       if (response.status !== 200) throw this.readError('query', entitySet, response);
       const page = JSON.parse(response.body) as { value?: DataverseRow[]; '@odata.nextLink'?: string };
       for (const row of page.value ?? []) {
@@ -303,7 +322,7 @@ export class HttpDataverseClient implements DataverseClient {
 
   async retrieve(entitySet: string, id: string, select?: string[]): Promise<DataverseRow | null> {
     const query = select && select.length > 0 ? `?$select=${select.join(',')}` : '';
-    const response = await this.readWithRetry('retrieve', `${this.baseUrl}${API_PATH}/${entitySet}(${id})${query}`, {});
+    const response = await this.read('retrieve', `${this.baseUrl}${API_PATH}/${entitySet}(${id})${query}`, {});
     if (response.status === 404) return null;
     if (response.status !== 200) throw this.readError('retrieve', entitySet, response);
     return JSON.parse(response.body) as DataverseRow;
@@ -312,6 +331,62 @@ export class HttpDataverseClient implements DataverseClient {
   private readError(kind: RequestKind, entitySet: string, response: RawResponse): Error {
     const error = parseODataError(response.body, response.status);
     return new Error(`Dataverse ${kind} ${entitySet} failed: HTTP ${response.status} ${error.code} ${error.message}`.trim());
+  }
+
+  /** One GET; with coalescing on, GETs of the same tick are sent together as one $batch. */
+  private read(kind: RequestKind, url: string, headers: Record<string, string>): Promise<RawResponse> {
+    if (!this.opts.coalesceReads) return this.readWithRetry(kind, url, headers);
+    return new Promise<RawResponse>((resolve, reject) => {
+      this.pendingReads.push({ kind, url, headers, resolve, reject });
+      if (!this.readFlushScheduled) {
+        this.readFlushScheduled = true;
+        setImmediate(() => void this.flushReads());
+      }
+    });
+  }
+
+  private async flushReads(): Promise<void> {
+    this.readFlushScheduled = false;
+    const reads = this.pendingReads.splice(0, MAX_COALESCED_READS);
+    if (this.pendingReads.length > 0) {
+      this.readFlushScheduled = true;
+      setImmediate(() => void this.flushReads());
+    }
+    const single = (r: PendingRead) => this.readWithRetry(r.kind, r.url, r.headers).then(r.resolve, r.reject);
+    if (reads.length === 1) return single(reads[0]!);
+    let parts: HttpPart[];
+    try {
+      parts = await pRetry(() => this.sendReadBatch(reads), this.retryOptions());
+    } catch (error) {
+      const failure = error instanceof TransientError ? new Error(`Dataverse reads failed after retries: ${error.message}`) : error;
+      for (const r of reads) r.reject(failure);
+      return;
+    }
+    await Promise.all(reads.map(async (r, i) => {
+      const part = parts[i];
+      // A part that failed transiently (or is missing) is read again on its own, with retries.
+      if (!part || isTransientStatus(part.status)) return single(r);
+      r.resolve({ status: part.status, headers: part.headers, body: part.body });
+    }));
+  }
+
+  private async sendReadBatch(reads: readonly PendingRead[]): Promise<HttpPart[]> {
+    const batch = buildBatchRequest(reads.map((r) => ({
+      method: 'GET' as const,
+      // As undici would put it on the wire: spaces and quotes of OData queries percent-encoded.
+      path: ((u) => `${u.pathname}${u.search}`)(new URL(r.url)),
+      headers: { Accept: 'application/json', 'If-None-Match': 'null', ...r.headers },
+    })), randomUUID());
+    const response = await this.send('query', 'POST', `${this.baseUrl}${API_PATH}/$batch`, {
+      'Content-Type': batch.contentType,
+      Prefer: 'odata.continue-on-error',
+    }, batch.body);
+    const contentType = response.headers['content-type'] ?? '';
+    if (!/^multipart\/mixed/i.test(contentType)) {
+      const error = parseODataError(response.body, response.status);
+      throw new Error(`Dataverse refused a batch of reads: HTTP ${response.status} ${error.code} ${error.message}`.trim());
+    }
+    return parseBatchResponse(contentType, response.body);
   }
 
   private async readWithRetry(kind: RequestKind, url: string, headers: Record<string, string>): Promise<RawResponse> {

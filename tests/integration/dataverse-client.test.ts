@@ -155,6 +155,26 @@ describe('Dataverse client against the emulator (msal, HTTPS)', () => {
     expect(await client.retrieve('crs_campaignclients', guid(404))).toBeNull();
   });
 
+  it('sends concurrent reads as one $batch of GETs', async () => {
+    client = createDataverseClient(config(emulator));
+    await client.execute(Array.from({ length: 3 }, (_, i) => clientRow(i)));
+    emulator.reset();
+    await client.execute(Array.from({ length: 3 }, (_, i) => clientRow(i)));
+    const before = emulator.journal().length;
+    const [all, one, none] = await Promise.all([
+      client.query('crs_campaignclients', '$select=crs_clientid&$orderby=crs_clientid asc', { maxPageSize: 2 }),
+      client.retrieve('crs_campaignclients', guid(1), ['crs_clientid']),
+      client.retrieve('crs_campaignclients', guid(404)),
+    ]);
+    expect(all.map((r) => r.crs_clientid)).toEqual(['100000', '100001', '100002']);
+    expect(one).toMatchObject({ crs_clientid: '100001' });
+    expect(none).toBeNull();
+    const requests = emulator.journal().slice(before).filter((e) => e.path.startsWith('/api/'));
+    // The three first reads share one $batch; the query's second page follows its nextLink alone.
+    expect(requests.map((e) => `${e.method} ${e.path.split('?')[0]!.split('/').pop()}`)).toEqual(['POST $batch', 'GET crs_campaignclients']);
+    expect(requests[0]!.operations).toBe(3);
+  });
+
   it('authenticates with a certificate (CRS_CLIENT_CERT_PATH)', async () => {
     const key = join(tmp, 'key.pem');
     const cert = join(tmp, 'cert.pem');

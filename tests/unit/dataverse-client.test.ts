@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StaticTokenProvider } from '../../service/dataverse/auth.js';
 import { DataverseAuthError, HttpDataverseClient, type DataverseMetrics, type HttpDataverseClientOptions } from '../../service/dataverse/client.js';
 import type { DataverseOp } from '../../service/dataverse/types.js';
-import { DataverseStub, odataError, RowStore, type StubAnswer, type StubHandler } from './dataverse-stub.js';
+import { DataverseStub, odataError, RowStore, type StubAnswer, type StubHandler, type StubPartResponse } from './dataverse-stub.js';
 
 const guid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 const createOp = (n: number, body: Record<string, unknown> = {}): DataverseOp => ({ method: 'create', entitySet: 'crs_optinhistories', id: guid(n), body: { crs_name: `h${n}`, ...body }, tag: String(n) });
@@ -306,3 +306,55 @@ describe('reads', () => {
     await expect(client.retrieve('crs_newsletters', guid(3))).rejects.toThrow(/403 0x80040220/);
   });
 });
+
+describe('coalesced reads', () => {
+  const getAnswer = (path: string): StubPartResponse => {
+    if (path.includes(guid(404))) return { status: 404, body: odataError('0x80040217', 'Does Not Exist') };
+    const id = /\(([0-9a-f-]{36})\)/.exec(path)?.[1];
+    if (id) return { status: 200, body: { '@odata.etag': 'W/"1"', crs_newsletterid: id } };
+    return { status: 200, body: { value: [{ path }] } };
+  };
+
+  it('sends GETs of the same tick as one $batch of GET parts and hands each caller its answer', async () => {
+    const { client, stub } = await setup((req) => ({ status: 200, parts: req.parts!.map((p) => getAnswer(p.path)) }));
+    const [a, b, missing, rows] = await Promise.all([
+      client.retrieve('crs_newsletters', guid(1), ['crs_name']),
+      client.retrieve('crs_newsletters', guid(2)),
+      client.retrieve('crs_newsletters', guid(404)),
+      client.query('contacts', '$select=contactid&$filter=emailaddress1 eq \'a@example.com\'', { maxPageSize: 50 }),
+    ]);
+    expect(a).toMatchObject({ crs_newsletterid: guid(1) });
+    expect(b).toMatchObject({ crs_newsletterid: guid(2) });
+    expect(missing).toBeNull();
+    expect(rows).toEqual([{ path: "/api/data/v9.2/contacts?$select=contactid&$filter=emailaddress1%20eq%20%27a@example.com%27" }]);
+    expect(stub.requests).toHaveLength(1);
+    const parts = stub.requests[0]!.parts!;
+    expect(parts.map((p) => p.method)).toEqual(['GET', 'GET', 'GET', 'GET']);
+    expect(parts[0]!.path).toBe(`/api/data/v9.2/crs_newsletters(${guid(1)})?$select=crs_name`);
+    expect(parts[3]!.headers.prefer).toBe('odata.maxpagesize=50');
+    expect(stub.requests[0]!.headers.prefer).toBe('odata.continue-on-error');
+  });
+
+  it('re-reads a part that failed transiently on its own; a lone GET is sent as is', async () => {
+    let batches = 0;
+    const { client, stub } = await setup((req) => {
+      if (req.parts) {
+        batches += 1;
+        return { status: 200, parts: req.parts.map((p, i) => (i === 1 ? { status: 503, body: odataError('', 'busy') } : getAnswer(p.path))) };
+      }
+      return { status: 200, body: getAnswer(req.url).body };
+    });
+    const [a, b] = await Promise.all([client.retrieve('crs_newsletters', guid(1)), client.retrieve('crs_newsletters', guid(2))]);
+    expect(a).toMatchObject({ crs_newsletterid: guid(1) });
+    expect(b).toMatchObject({ crs_newsletterid: guid(2) });
+    expect(batches).toBe(1);
+    expect(stub.requests.map((r) => (r.parts ? '$batch' : r.url))).toEqual(['$batch', `/api/data/v9.2/crs_newsletters(${guid(2)})`]);
+  });
+
+  it('can be switched off', async () => {
+    const { client, stub } = await setup((req) => ({ status: 200, body: getAnswer(req.url).body }), { coalesceReads: false });
+    await Promise.all([client.retrieve('crs_newsletters', guid(1)), client.retrieve('crs_newsletters', guid(2))]);
+    expect(stub.requests.map((r) => r.method)).toEqual(['GET', 'GET']);
+  });
+});
+
