@@ -11,7 +11,7 @@ import {
 } from './rows.js';
 import type { NewEventRow } from './rows.js';
 import type {
-  AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, StoreCounts, StoredEvent,
+  AggregateItem, AggregateValue, AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, StoreCounts, StoredEvent,
 } from './types.js';
 
 export interface PostgresStoreOptions {
@@ -489,6 +489,32 @@ export class PostgresEventStore implements EventStore {
       );
       const r = rows[0]!;
       return { count: Number(r.n), firstAt: r.first, lastAt: r.last };
+    });
+  }
+
+  async addToAggregates(items: AggregateItem[]): Promise<Map<string, AggregateValue>> {
+    if (this.closed) throw new Error('event store is closed');
+    if (items.length === 0) return new Map();
+    const keys = [...new Set(items.map((i) => i.responseKey))];
+    return this.inTransaction(async (c) => {
+      // The same per-key advisory locks as addToAggregate, taken in one fixed order (hash, then key), so two
+      // batches sharing keys wait for each other instead of deadlocking.
+      await c.query(
+        `SELECT pg_advisory_xact_lock($1, h) FROM (
+           SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS locks`,
+        [LOCK_AGGREGATE, keys],
+      );
+      await c.query(
+        `INSERT INTO crs_response_events (response_key, event_key, occurred_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+        [items.map((i) => i.responseKey), items.map((i) => i.eventKey), items.map((i) => i.occurredAt)],
+      );
+      const { rows } = await c.query<{ key: string; n: string; first: string; last: string }>(
+        `SELECT response_key AS key, count(*) AS n, min(occurred_at) AS first, max(occurred_at) AS last
+         FROM crs_response_events WHERE response_key = ANY($1::text[]) GROUP BY response_key`,
+        [keys],
+      );
+      return new Map(rows.map((r) => [r.key, { count: Number(r.n), firstAt: r.first, lastAt: r.last }]));
     });
   }
 

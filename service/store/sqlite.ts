@@ -1,24 +1,25 @@
 /**
  * SQLite engine of the event store (better-sqlite3, WAL). The embedded default for a single node.
  *
- * better-sqlite3 is synchronous; the interface stays async so both engines are interchangeable.
- * Appends use group commit: every append() issued in the same event-loop turn is written in ONE
- * transaction (one fsync) on the next turn, and each caller's promise resolves only after COMMIT.
+ * better-sqlite3 is synchronous: every statement and every commit's fsync blocks the thread it runs
+ * on. So the database lives on a writer thread (sqlite-writer.ts, node:worker_threads) that owns the
+ * store's only connection; this class sends it each call and resolves the promise with its answer.
+ * The HTTP event loop keeps parsing and answering requests while a commit waits for the disk.
+ * Group commit happens on the writer thread: all appends that arrive while a commit is in flight go
+ * into the next transaction (one fsync), and each caller's promise resolves only after COMMIT.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import type { NormalizedEvent } from '../events.js';
-import {
-  assertState, checkOutcomes, isStoreId, lastOutcomePerId, parseNormalized, toNewEventRow, toRequeueRow,
-} from './rows.js';
-import type { NewEventRow } from './rows.js';
+import type { SqliteCoreOptions, SqliteSynchronous } from './sqlite-core.js';
+import type { WriterReply, WriterRequest } from './sqlite-writer.js';
 import type {
-  AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, StoreCounts, StoredEvent,
+  AggregateItem, AggregateValue, AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, StoreCounts, StoredEvent,
 } from './types.js';
 
-/** FULL: every commit is fsynced (survives power loss). NORMAL: in WAL mode survives a process crash only. */
-export type SqliteSynchronous = 'FULL' | 'NORMAL' | 'EXTRA';
+export { MIGRATIONS } from './sqlite-core.js';
+export type { SqliteSynchronous } from './sqlite-core.js';
 
 export interface SqliteStoreOptions {
   /** File path, or ':memory:' (tests). The parent directory is created. */
@@ -29,455 +30,178 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-interface EventRow {
-  id: number;
-  client_id: string;
-  dedup_key: string | null;
-  raw: string;
-  normalized: string | null;
-  state: EventState;
-  priority: number;
-  attempts: number;
-  last_error: string | null;
-  received_at: number;
-  next_attempt_at: number;
-  first_unmatched_at: number | null;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  applied_at: number | null;
-  event_type: string | null;
+interface PendingCall {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
 }
 
-export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
-  {
-    version: 1,
-    name: 'events, response aggregates, key/value state',
-    sql: `
-      CREATE TABLE crs_events (
-        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
-        client_id          TEXT    NOT NULL,
-        dedup_key          TEXT    UNIQUE,
-        raw                TEXT    NOT NULL,
-        normalized         TEXT,
-        state              TEXT    NOT NULL CHECK (state IN ('pending','applied','ignored','unmatched','quarantined','deadLetter')),
-        priority           INTEGER NOT NULL,
-        attempts           INTEGER NOT NULL DEFAULT 0,
-        last_error         TEXT,
-        received_at        INTEGER NOT NULL,
-        next_attempt_at    INTEGER NOT NULL,
-        first_unmatched_at INTEGER,
-        lease_owner        TEXT,
-        lease_expires_at   INTEGER,
-        applied_at         INTEGER,
-        event_type         TEXT,
-        email              TEXT,
-        bounce_kind        TEXT
-      );
-      CREATE INDEX crs_events_due ON crs_events (priority, id) WHERE state IN ('pending','unmatched');
-      CREATE INDEX crs_events_state ON crs_events (state, id);
-      CREATE INDEX crs_events_bounces ON crs_events (client_id, email) WHERE event_type = 'bounce';
-      CREATE INDEX crs_events_applied_at ON crs_events (applied_at) WHERE applied_at IS NOT NULL;
-      CREATE TABLE crs_response_events (
-        response_key TEXT NOT NULL,
-        event_key    TEXT NOT NULL,
-        occurred_at  TEXT NOT NULL,
-        PRIMARY KEY (response_key, event_key)
-      ) WITHOUT ROWID;
-      CREATE TABLE crs_kv (
-        key        TEXT PRIMARY KEY,
-        value      TEXT NOT NULL,
-        updated_at INTEGER NOT NULL
-      ) WITHOUT ROWID;
-    `,
-  },
-  {
-    version: 2,
-    name: 'ready and deferred lease indexes',
-    // Events waiting for a retry time (unmatched back-off) no longer sit in the index every lease walks.
-    sql: `
-      ALTER TABLE crs_events ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0;
-      UPDATE crs_events SET deferred = 1 WHERE state IN ('pending','unmatched') AND next_attempt_at > received_at;
-      DROP INDEX IF EXISTS crs_events_due;
-      DROP INDEX IF EXISTS crs_events_lease_owner;
-      CREATE INDEX crs_events_ready ON crs_events (priority, id) WHERE state IN ('pending','unmatched') AND deferred = 0;
-      CREATE INDEX crs_events_deferred ON crs_events (next_attempt_at) WHERE state IN ('pending','unmatched') AND deferred = 1;
-    `,
-  },
-  {
-    version: 3,
-    name: 'per-state counters kept by triggers',
-    // counts() runs on every metrics scrape; a GROUP BY over millions of rows would block the event loop
-    // (better-sqlite3 is synchronous). SQLite has one writer at a time, so counters cost no contention.
-    sql: `
-      CREATE TABLE crs_state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
-      INSERT INTO crs_state_counts (state, n)
-        SELECT s.value, (SELECT count(*) FROM crs_events WHERE state = s.value)
-        FROM json_each('["pending","applied","ignored","unmatched","quarantined","deadLetter"]') AS s;
-      CREATE TRIGGER crs_events_count_insert AFTER INSERT ON crs_events BEGIN
-        UPDATE crs_state_counts SET n = n + 1 WHERE state = NEW.state;
-      END;
-      CREATE TRIGGER crs_events_count_update AFTER UPDATE OF state ON crs_events WHEN OLD.state <> NEW.state BEGIN
-        UPDATE crs_state_counts SET n = n - 1 WHERE state = OLD.state;
-        UPDATE crs_state_counts SET n = n + 1 WHERE state = NEW.state;
-      END;
-      CREATE TRIGGER crs_events_count_delete AFTER DELETE ON crs_events BEGIN
-        UPDATE crs_state_counts SET n = n - 1 WHERE state = OLD.state;
-      END;
-    `,
-  },
-  {
-    version: 4,
-    name: 'append counts its inserts once per transaction',
-    // The per-row insert trigger cost a quarter of append throughput; append() now adds its totals itself.
-    sql: `DROP TRIGGER crs_events_count_insert;`,
-  },
-];
+const WRITER = new URL(`./sqlite-writer${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
-function toStoredEvent(r: EventRow): StoredEvent {
-  return {
-    id: String(r.id),
-    clientId: r.client_id,
-    dedupKey: r.dedup_key,
-    raw: r.raw,
-    normalized: parseNormalized(r.normalized),
-    state: r.state,
-    priority: r.priority,
-    attempts: r.attempts,
-    lastError: r.last_error,
-    receivedAt: new Date(r.received_at).toISOString(),
-    nextAttemptAt: new Date(r.next_attempt_at).toISOString(),
-    firstUnmatchedAt: iso(r.first_unmatched_at),
-    eventType: r.event_type,
-    appliedAt: iso(r.applied_at),
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: iso(r.lease_expires_at),
-  };
+/**
+ * Starts the writer thread. The sources are TypeScript run through tsx without a build step; a worker
+ * thread does not inherit tsx's loader in every way the service is started (`crs` registers it in
+ * code, vitest has its own), so the thread registers tsx itself before importing the writer.
+ */
+function startWriter(options: SqliteCoreOptions): Worker {
+  if (!WRITER.pathname.endsWith('.ts')) return new Worker(WRITER, { workerData: options });
+  // The ESM entry of tsx's API (import.meta.resolve is missing under vitest; require.resolve names the CommonJS twin).
+  const tsxApi = import.meta.resolve?.('tsx/esm/api')
+    ?? pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then(({ register }) => { register(); return import(${JSON.stringify(WRITER.href)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: options });
 }
 
-const byPriorityThenId = (a: StoredEvent, b: StoredEvent): number =>
-  a.priority - b.priority || Number(a.id) - Number(b.id);
-
-interface PendingAppend {
-  rows: NewEventRow[];
-  resolve: (r: AppendResult) => void;
-  reject: (e: unknown) => void;
+function toError(error: { message: string; code?: string }): Error {
+  return Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
 }
-
-const EVENT_COLUMNS =
-  'id, client_id, dedup_key, raw, normalized, state, priority, attempts, last_error, received_at, next_attempt_at, ' +
-  'first_unmatched_at, lease_owner, lease_expires_at, applied_at, event_type';
 
 export class SqliteEventStore implements EventStore {
   readonly engine = 'sqlite' as const;
-  private readonly db: Database.Database;
   private readonly now: () => Date;
-  private queue: PendingAppend[] = [];
-  private flushScheduled = false;
-  private closed = false;
-  private statements: ReturnType<SqliteEventStore['prepare']> | undefined;
+  private readonly worker: Worker;
+  private readonly calls = new Map<number, PendingCall>();
+  // Mutable fields in one object: wrappers made with Object.create(store) (tests) share them.
+  private readonly status: { nextId: number; closed: boolean; failure: Error | undefined; closing: Promise<void> | undefined } = {
+    nextId: 1, closed: false, failure: undefined, closing: undefined,
+  };
 
   constructor(opts: SqliteStoreOptions) {
     this.now = opts.now ?? (() => new Date());
-    if (opts.path !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(opts.path)), { recursive: true });
-    this.db = new Database(opts.path);
-    this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
-    if (opts.path !== ':memory:') this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
-  }
-
-  /** Effective PRAGMA values (documented durability; asserted by tests). */
-  pragmas(): { journalMode: string; synchronous: number } {
-    return {
-      journalMode: String(this.db.pragma('journal_mode', { simple: true })),
-      synchronous: Number(this.db.pragma('synchronous', { simple: true })),
-    };
-  }
-
-  async migrate(): Promise<void> {
-    this.assertOpen();
-    // IMMEDIATE takes the write lock first, so two processes starting at once migrate one after the other.
-    this.db.transaction(() => {
-      this.db.exec(`CREATE TABLE IF NOT EXISTS crs_schema_migrations (
-        version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
-      const applied = new Set(
-        (this.db.prepare('SELECT version FROM crs_schema_migrations').all() as { version: number }[]).map((r) => r.version),
-      );
-      for (const m of MIGRATIONS) {
-        if (applied.has(m.version)) continue;
-        this.db.exec(m.sql);
-        this.db.prepare('INSERT INTO crs_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-          .run(m.version, m.name, this.now().getTime());
+    this.worker = startWriter({
+      path: opts.path,
+      synchronous: opts.synchronous ?? 'FULL',
+      ...(opts.busyTimeoutMs !== undefined ? { busyTimeoutMs: opts.busyTimeoutMs } : {}),
+    });
+    // The thread keeps the process alive only while calls are in flight (like a socket with a request).
+    this.worker.unref();
+    this.worker.on('message', (replies: WriterReply[]) => {
+      for (const reply of replies) {
+        const call = this.calls.get(reply.id);
+        if (!call) continue;
+        this.calls.delete(reply.id);
+        if ('error' in reply) call.reject(toError(reply.error));
+        else call.resolve(reply.value);
       }
-    }).immediate();
-  }
-
-  /** Statements are prepared on first use (after migrate() created the tables). */
-  private prepare() {
-    const db = this.db;
-    return {
-      insert: db.prepare(`INSERT INTO crs_events
-          (client_id, dedup_key, raw, normalized, state, priority, last_error, received_at, next_attempt_at, event_type, email, bounce_kind)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          ON CONFLICT (dedup_key) DO NOTHING`),
-      // crs_state_counts: inserts are added here once per transaction (updates and deletes by triggers)
-      addToCount: db.prepare('UPDATE crs_state_counts SET n = n + ? WHERE state = ?'),
-      // Two bounded index scans instead of one over every waiting event: "ready" events (due since they
-      // arrived; backlog order) and "deferred" events whose retry time has come (unmatched back-off, retries).
-      lease: db.prepare(`UPDATE crs_events
-          SET lease_owner = @owner, lease_expires_at = @expires, attempts = attempts + 1
-          WHERE id IN (
-            SELECT id FROM (
-              SELECT id, priority FROM (
-                SELECT id, priority FROM crs_events INDEXED BY crs_events_ready
-                WHERE state IN ('pending','unmatched') AND deferred = 0
-                  AND (lease_expires_at IS NULL OR lease_expires_at <= @now)
-                ORDER BY priority, id LIMIT @limit)
-              UNION ALL
-              SELECT id, priority FROM (
-                SELECT id, priority FROM crs_events INDEXED BY crs_events_deferred
-                WHERE state IN ('pending','unmatched') AND deferred = 1 AND next_attempt_at <= @now
-                  AND (lease_expires_at IS NULL OR lease_expires_at <= @now)
-                ORDER BY next_attempt_at LIMIT @limit))
-            ORDER BY priority, id LIMIT @limit)
-          RETURNING ${EVENT_COLUMNS}`),
-      complete: db.prepare(`UPDATE crs_events SET
-            state = @state,
-            last_error = @error,
-            next_attempt_at = @next,
-            deferred = @next > @now,
-            first_unmatched_at = CASE WHEN @state = 'unmatched' THEN COALESCE(first_unmatched_at, @now) ELSE first_unmatched_at END,
-            applied_at = CASE WHEN @state = 'applied' THEN @now ELSE applied_at END,
-            lease_owner = NULL, lease_expires_at = NULL
-          WHERE id = @id AND lease_owner = @owner AND lease_expires_at > @now`),
-      // Leases exist only on pending / unmatched events (no index on lease_owner: a lease writes no index).
-      releaseAll: db.prepare(`UPDATE crs_events SET lease_owner = NULL, lease_expires_at = NULL
-          WHERE state IN ('pending','unmatched') AND lease_owner = ?`),
-      counts: db.prepare('SELECT state, n FROM crs_state_counts'),
-      oldestPending: db.prepare("SELECT received_at AS t FROM crs_events WHERE state = 'pending' ORDER BY id LIMIT 1"),
-      lastReceived: db.prepare('SELECT received_at AS t FROM crs_events ORDER BY id DESC LIMIT 1'),
-      lastApplied: db.prepare('SELECT max(applied_at) AS t FROM crs_events WHERE applied_at IS NOT NULL'),
-      list: db.prepare(`SELECT ${EVENT_COLUMNS} FROM crs_events WHERE state = ? ORDER BY id DESC LIMIT ? OFFSET ?`),
-      get: db.prepare(`SELECT ${EVENT_COLUMNS} FROM crs_events WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`),
-      keyOwner: db.prepare('SELECT id FROM crs_events WHERE dedup_key = ? AND id <> ?'),
-      requeue: db.prepare(`UPDATE crs_events SET
-            dedup_key = @dedupKey, normalized = @normalized, state = @state, priority = @priority, last_error = @lastError,
-            event_type = @eventType, email = @email, bounce_kind = @bounceKind, attempts = 0, next_attempt_at = @now,
-            deferred = 0, first_unmatched_at = NULL, lease_owner = NULL, lease_expires_at = NULL
-          WHERE id = @id`),
-      markReplayDuplicate: db.prepare(`UPDATE crs_events SET
-            state = 'ignored', last_error = @error, lease_owner = NULL, lease_expires_at = NULL
-          WHERE id = @id`),
-      countBounces: db.prepare(`SELECT bounce_kind AS kind, count(*) AS n FROM crs_events
-          WHERE client_id = ? AND email = ? AND event_type = 'bounce' AND state <> 'quarantined' GROUP BY bounce_kind`),
-      aggregateInsert: db.prepare(`INSERT INTO crs_response_events (response_key, event_key, occurred_at) VALUES (?, ?, ?)
-          ON CONFLICT DO NOTHING`),
-      aggregateRead: db.prepare(`SELECT count(*) AS n, min(occurred_at) AS first, max(occurred_at) AS last
-          FROM crs_response_events WHERE response_key = ?`),
-      getState: db.prepare('SELECT value FROM crs_kv WHERE key = ?'),
-      setState: db.prepare(`INSERT INTO crs_kv (key, value, updated_at) VALUES (?, ?, ?)
-          ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
-    };
-  }
-
-  private get stmt() {
-    this.assertOpen();
-    this.statements ??= this.prepare();
-    return this.statements;
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new Error('event store is closed');
-  }
-
-  append(events: IncomingEvent[]): Promise<AppendResult> {
-    if (this.closed) return Promise.reject(new Error('event store is closed'));
-    if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, quarantined: 0 });
-    let rows: NewEventRow[];
-    try {
-      rows = events.map(toNewEventRow);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.queue.push({ rows, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      if (this.calls.size === 0) this.worker.unref();
+    });
+    this.worker.on('error', (error) => this.fail(new Error(`event store writer thread failed: ${error.message}`)));
+    this.worker.on('exit', (code) => {
+      if (!this.status.closed) this.fail(new Error(`event store writer thread exited (code ${code})`));
     });
   }
 
-  /** Writes every queued append in one transaction; on failure retries each append alone, so one bad call fails alone. */
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
-    try {
-      const results = this.insertGroups(batch.map((b) => b.rows));
-      batch.forEach((b, i) => b.resolve(results[i]!));
-    } catch (groupError) {
-      if (batch.length === 1) {
-        batch[0]!.reject(groupError);
-        return;
+  private fail(error: Error): void {
+    this.status.failure ??= error;
+    for (const call of this.calls.values()) call.reject(error);
+    this.calls.clear();
+  }
+
+  private send<T>(op: string, args: unknown[] = []): Promise<T> {
+    if (this.status.failure) return Promise.reject(this.status.failure);
+    const id = this.status.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.calls.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      if (this.calls.size === 1) this.worker.ref();
+      const request: WriterRequest = { id, op, args, now: this.now().getTime() };
+      this.worker.postMessage(request);
+    });
+  }
+
+  private call<T>(op: string, args: unknown[] = []): Promise<T> {
+    if (this.status.closed) return Promise.reject(new Error('event store is closed'));
+    return this.send<T>(op, args);
+  }
+
+  /** Effective PRAGMA values of the writer's connection (documented durability; asserted by tests). */
+  pragmas(): Promise<{ journalMode: string; synchronous: number }> {
+    return this.call('pragmas');
+  }
+
+  migrate(): Promise<void> {
+    return this.call('migrate');
+  }
+
+  append(events: IncomingEvent[]): Promise<AppendResult> {
+    if (this.status.closed) return Promise.reject(new Error('event store is closed'));
+    if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, quarantined: 0 });
+    return this.send('append', [events]);
+  }
+
+  lease(opts: LeaseOptions): Promise<StoredEvent[]> {
+    return this.call('lease', [{ owner: opts.owner, limit: opts.limit, leaseMs: opts.leaseMs }]);
+  }
+
+  complete(owner: string, outcomes: Outcome[]): Promise<number> {
+    return this.call('complete', [owner, outcomes]);
+  }
+
+  releaseAll(owner: string): Promise<void> {
+    return this.call('releaseAll', [owner]);
+  }
+
+  counts(): Promise<StoreCounts> {
+    return this.call('counts');
+  }
+
+  oldestPendingReceivedAt(): Promise<Date | null> {
+    return this.call('oldestPendingReceivedAt');
+  }
+
+  lastReceivedAt(): Promise<Date | null> {
+    return this.call('lastReceivedAt');
+  }
+
+  lastAppliedAt(): Promise<Date | null> {
+    return this.call('lastAppliedAt');
+  }
+
+  list(state: EventState, limit: number, offset = 0): Promise<StoredEvent[]> {
+    return this.call('list', [state, limit, offset]);
+  }
+
+  get(ids: string[]): Promise<StoredEvent[]> {
+    return this.call('get', [ids]);
+  }
+
+  requeue(items: { id: string; normalized?: NormalizedEvent; quarantineReason?: string }[]): Promise<number> {
+    return this.call('requeue', [items]);
+  }
+
+  countBounces(clientId: string, email: string): Promise<{ hard: number; soft: number }> {
+    return this.call('countBounces', [clientId, email]);
+  }
+
+  addToAggregate(responseKey: string, eventKey: string, occurredAt: string): Promise<AggregateValue> {
+    return this.call('addToAggregate', [responseKey, eventKey, occurredAt]);
+  }
+
+  addToAggregates(items: AggregateItem[]): Promise<Map<string, AggregateValue>> {
+    if (items.length === 0) return this.status.closed ? this.call('addToAggregates', [items]) : Promise.resolve(new Map());
+    return this.call('addToAggregates', [items.map((i) => ({ responseKey: i.responseKey, eventKey: i.eventKey, occurredAt: i.occurredAt }))]);
+  }
+
+  getState(key: string): Promise<string | null> {
+    return this.call('getState', [key]);
+  }
+
+  setState(key: string, value: string): Promise<void> {
+    return this.call('setState', [key, value]);
+  }
+
+  ping(): Promise<void> {
+    return this.call('ping');
+  }
+
+  /** Appends already sent are committed first (the writer handles requests in order), then the thread ends. */
+  close(): Promise<void> {
+    this.status.closing ??= (async () => {
+      this.status.closed = true;
+      try {
+        if (!this.status.failure) await this.send('close');
+      } finally {
+        await this.worker.terminate();
       }
-      for (const b of batch) {
-        try {
-          b.resolve(this.insertGroups([b.rows])[0]!);
-        } catch (err) {
-          b.reject(err);
-        }
-      }
-    }
-  }
-
-  private insertGroups(groups: NewEventRow[][]): AppendResult[] {
-    const { insert, addToCount } = this.stmt;
-    const now = this.now().getTime();
-    return this.db.transaction(() => {
-      const results = groups.map((rows) => {
-        const result: AppendResult = { accepted: 0, duplicates: 0, quarantined: 0 };
-        for (const r of rows) {
-          const { changes } = insert.run(
-            r.clientId, r.dedupKey, r.raw, r.normalized, r.state, r.priority, r.lastError, now, now, r.eventType, r.email, r.bounceKind,
-          );
-          if (r.state === 'quarantined') result.quarantined += 1;
-          else if (changes === 1) result.accepted += 1;
-          else result.duplicates += 1;
-        }
-        return result;
-      });
-      const accepted = results.reduce((sum, r) => sum + r.accepted, 0);
-      const quarantined = results.reduce((sum, r) => sum + r.quarantined, 0);
-      if (accepted > 0) addToCount.run(accepted, 'pending');
-      if (quarantined > 0) addToCount.run(quarantined, 'quarantined');
-      return results;
-    }).immediate();
-  }
-
-  async lease(opts: LeaseOptions): Promise<StoredEvent[]> {
-    const limit = Math.max(0, Math.floor(opts.limit));
-    if (limit === 0) return [];
-    const now = this.now().getTime();
-    const rows = this.stmt.lease.all({ owner: opts.owner, expires: now + Math.max(0, opts.leaseMs), now, limit }) as EventRow[];
-    return rows.map(toStoredEvent).sort(byPriorityThenId);
-  }
-
-  async complete(owner: string, outcomes: Outcome[]): Promise<number> {
-    checkOutcomes(outcomes);
-    const { complete } = this.stmt;
-    const now = this.now().getTime();
-    return this.db.transaction(() => {
-      let recorded = 0;
-      for (const o of lastOutcomePerId(outcomes)) {
-        recorded += complete.run({
-          id: Number(o.id), owner, now, state: o.state, error: o.error ?? null,
-          next: o.nextAttemptAt ? o.nextAttemptAt.getTime() : now,
-        }).changes;
-      }
-      return recorded;
-    }).immediate();
-  }
-
-  async releaseAll(owner: string): Promise<void> {
-    this.stmt.releaseAll.run(owner);
-  }
-
-  async counts(): Promise<StoreCounts> {
-    const counts: StoreCounts = { received: 0, pending: 0, applied: 0, ignored: 0, unmatched: 0, quarantined: 0, deadLetter: 0 };
-    for (const { state, n } of this.stmt.counts.all() as { state: EventState; n: number }[]) {
-      counts[state] = n;
-      counts.received += n;
-    }
-    return counts;
-  }
-
-  async oldestPendingReceivedAt(): Promise<Date | null> {
-    return this.timeOf(this.stmt.oldestPending.get());
-  }
-
-  async lastReceivedAt(): Promise<Date | null> {
-    return this.timeOf(this.stmt.lastReceived.get());
-  }
-
-  async lastAppliedAt(): Promise<Date | null> {
-    return this.timeOf(this.stmt.lastApplied.get());
-  }
-
-  private timeOf(row: unknown): Date | null {
-    const t = (row as { t: number | null } | undefined)?.t;
-    return t === undefined || t === null ? null : new Date(t);
-  }
-
-  async list(state: EventState, limit: number, offset = 0): Promise<StoredEvent[]> {
-    assertState(state);
-    const rows = this.stmt.list.all(state, Math.max(0, Math.floor(limit)), Math.max(0, Math.floor(offset))) as EventRow[];
-    return rows.map(toStoredEvent);
-  }
-
-  async get(ids: string[]): Promise<StoredEvent[]> {
-    const wanted = ids.filter(isStoreId).map(Number);
-    if (wanted.length === 0) return [];
-    return (this.stmt.get.all(JSON.stringify(wanted)) as EventRow[]).map(toStoredEvent);
-  }
-
-  async requeue(items: { id: string; normalized?: NormalizedEvent; quarantineReason?: string }[]): Promise<number> {
-    const { requeue, keyOwner, markReplayDuplicate } = this.stmt;
-    const rows = items.filter((i) => isStoreId(i.id)).map(toRequeueRow);
-    const now = this.now().getTime();
-    return this.db.transaction(() => {
-      let requeued = 0;
-      for (const row of rows) {
-        const id = Number(row.id);
-        const other = row.dedupKey === null ? undefined : (keyOwner.get(row.dedupKey, id) as { id: number } | undefined);
-        if (other) {
-          // The re-derived event is one we already hold under another id (R9): it must not run twice.
-          markReplayDuplicate.run({ id, error: `replay: duplicate of event ${other.id}` });
-          continue;
-        }
-        requeued += requeue.run({ ...row, id, now }).changes;
-      }
-      return requeued;
-    }).immediate();
-  }
-
-  async countBounces(clientId: string, email: string): Promise<{ hard: number; soft: number }> {
-    const result = { hard: 0, soft: 0 };
-    for (const { kind, n } of this.stmt.countBounces.all(clientId, email.toLowerCase()) as { kind: string | null; n: number }[]) {
-      if (kind === 'hard' || kind === 'soft') result[kind] = n;
-    }
-    return result;
-  }
-
-  async addToAggregate(responseKey: string, eventKey: string, occurredAt: string): Promise<{ count: number; firstAt: string; lastAt: string }> {
-    const { aggregateInsert, aggregateRead } = this.stmt;
-    return this.db.transaction(() => {
-      aggregateInsert.run(responseKey, eventKey, occurredAt);
-      const r = aggregateRead.get(responseKey) as { n: number; first: string; last: string };
-      return { count: r.n, firstAt: r.first, lastAt: r.last };
-    }).immediate();
-  }
-
-  async getState(key: string): Promise<string | null> {
-    const row = this.stmt.getState.get(key) as { value: string } | undefined;
-    return row ? row.value : null;
-  }
-
-  async setState(key: string, value: string): Promise<void> {
-    this.stmt.setState.run(key, value, this.now().getTime());
-  }
-
-  async ping(): Promise<void> {
-    // A real committed write: proves the file is writable and the disk accepts data (readiness).
-    this.stmt.setState.run('crs.store.ping', this.now().toISOString(), this.now().getTime());
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.flush(); // appends already queued are committed, not dropped
-    this.closed = true;
-    this.db.close();
+    })();
+    return this.status.closing;
   }
 }

@@ -67,6 +67,21 @@ export interface StoreCounts {
   deadLetter: number;
 }
 
+/** One (response, event) pair of R10 aggregation. */
+export interface AggregateItem {
+  responseKey: string;
+  eventKey: string;
+  /** Normalized ISO text (UTC, whole seconds, `Z`); compared as text and returned exactly as given. */
+  occurredAt: string;
+}
+
+/** The aggregate over all events recorded for one response key. */
+export interface AggregateValue {
+  count: number;
+  firstAt: string;
+  lastAt: string;
+}
+
 export interface EventStore {
   readonly engine: 'sqlite' | 'postgres';
   /** Runs schema migrations (idempotent). */
@@ -100,7 +115,13 @@ export interface EventStore {
    * (a second call with the same pair changes nothing) and returns the aggregate over all its events.
    * The worker writes these absolute values to Dataverse, so a retry never double-counts.
    */
-  addToAggregate(responseKey: string, eventKey: string, occurredAt: string): Promise<{ count: number; firstAt: string; lastAt: string }>;
+  addToAggregate(responseKey: string, eventKey: string, occurredAt: string): Promise<AggregateValue>;
+  /**
+   * addToAggregate for many pairs in ONE transaction (one commit): every pair is recorded (idempotent,
+   * as above), then the aggregate of each distinct response key is returned — over all its events,
+   * including every pair of this call. An empty list writes nothing and returns an empty map.
+   */
+  addToAggregates(items: AggregateItem[]): Promise<Map<string, AggregateValue>>;
   /** Simple key/value state (poller watermarks, local bounce counters). */
   getState(key: string): Promise<string | null>;
   setState(key: string, value: string): Promise<void>;

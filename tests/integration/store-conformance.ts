@@ -438,6 +438,32 @@ export function describeEventStoreConformance(engine: 'sqlite' | 'postgres', har
         const concurrent = await Promise.all(['e4', 'e5', 'e6'].map((k) => store.addToAggregate('r1', k, '2026-11-26T11:00:00Z')));
         expect(concurrent.map((r) => r.count).sort()).toEqual([4, 5, 6]);
       });
+
+      it('records many pairs at once, idempotently, and returns the aggregate of each response over all its events', async () => {
+        const store = await fresh();
+        expect(await store.addToAggregates([])).toEqual(new Map());
+        await store.addToAggregate('r1', 'e0', '2026-11-26T10:00:00Z');
+        const items = [
+          { responseKey: 'r1', eventKey: 'e1', occurredAt: '2026-11-27T00:00:00Z' },
+          { responseKey: 'r2', eventKey: 'e1', occurredAt: '2026-11-20T00:00:00Z' },
+          { responseKey: 'r1', eventKey: 'e2', occurredAt: '2026-11-25T08:00:00Z' },
+          { responseKey: 'r1', eventKey: 'e1', occurredAt: '2026-11-27T00:00:00Z' }, // same pair twice in one call
+        ];
+        const expected = new Map([
+          ['r1', { count: 3, firstAt: '2026-11-25T08:00:00Z', lastAt: '2026-11-27T00:00:00Z' }],
+          ['r2', { count: 1, firstAt: '2026-11-20T00:00:00Z', lastAt: '2026-11-20T00:00:00Z' }],
+        ]);
+        expect(await store.addToAggregates(items)).toEqual(expected);
+        expect(await store.addToAggregates(items)).toEqual(expected); // a retried round changes nothing
+        expect(await store.addToAggregate('r1', 'e2', '2026-11-25T08:00:00Z')).toEqual(expected.get('r1'));
+        // concurrent batches over the same keys: each sees at least its own pairs, and nothing is lost
+        const batches = await Promise.all([3, 4, 5].map((n) => store.addToAggregates([
+          { responseKey: 'r1', eventKey: `c${n}`, occurredAt: '2026-11-26T11:00:00Z' },
+          { responseKey: 'r3', eventKey: `c${n}`, occurredAt: '2026-11-26T11:00:00Z' },
+        ])));
+        expect(batches.map((b) => b.get('r1')!.count).sort()).toEqual([4, 5, 6]);
+        expect(batches.map((b) => b.get('r3')!.count).sort()).toEqual([1, 2, 3]);
+      });
     });
 
     describe('key/value state, ping, close', () => {

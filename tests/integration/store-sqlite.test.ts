@@ -36,7 +36,7 @@ describe('SQLite engine settings', () => {
     const store = await openStore(`sqlite:${file}`);
     try {
       expect(fs.existsSync(file)).toBe(true);
-      expect((store as SqliteEventStore).pragmas()).toEqual({ journalMode: 'wal', synchronous: 2 });
+      expect(await (store as SqliteEventStore).pragmas()).toEqual({ journalMode: 'wal', synchronous: 2 });
     } finally {
       await store.close();
     }
@@ -45,7 +45,7 @@ describe('SQLite engine settings', () => {
   it('takes synchronous=normal when the URL asks for it', async () => {
     const store = await openStore(`sqlite:${path.join(dir, 'normal.sqlite')}?synchronous=normal`);
     try {
-      expect((store as SqliteEventStore).pragmas()).toEqual({ journalMode: 'wal', synchronous: 1 });
+      expect(await (store as SqliteEventStore).pragmas()).toEqual({ journalMode: 'wal', synchronous: 1 });
     } finally {
       await store.close();
     }
