@@ -275,9 +275,10 @@ export class SyncWorker implements BackgroundTask {
     const { lookups } = this;
     const needs = events.map((e) => factNeeds(e, this.options.plan));
     const emails = events.flatMap((e, i) => ((needs[i]!.persons || needs[i]!.outbounce) && e.email ? [e.email] : []));
-    const [byEmail, newsletters] = await Promise.all([
+    const [byEmail, newsletters, outbounces] = await Promise.all([
       lookups.personsByEmails(emails),
       needs.some((n) => n.newsletters) ? lookups.allNewsletters() : Promise.resolve([]),
+      this.learnOutbounces(events.map((e, i) => (needs[i]!.outbounce ? e : undefined))),
     ]);
     return Promise.all(events.map(async (event, i): Promise<EventFacts> => {
       const need = needs[i]!;
@@ -290,7 +291,7 @@ export class SyncWorker implements BackgroundTask {
       // R8: the identity carried in the event wins; else every contact and lead with the address.
       if (need.persons) facts.persons = identity ? [identity] : emailMatches;
       if (need.outbounce) {
-        const learned = await this.learnOutbounce(event);
+        const learned = outbounces[i]!;
         facts.outbounceLearned = learned.outbounce;
         facts.outbounceAt = learned.at;
         facts.outbouncePersons = facts.outbounceLearned ? dedupe([...(identity ? [identity] : []), ...emailMatches]) : [];
@@ -299,8 +300,32 @@ export class SyncWorker implements BackgroundTask {
     }));
   }
 
-  /** R5, first match wins: the event says so; else the Campaign REST threshold; else local counting. */
-  private async learnOutbounce(event: NormalizedEvent): Promise<{ outbounce: boolean; at?: string }> {
+  /**
+   * R5 for the events that need it (undefined entries are skipped), first match wins: the event says so;
+   * else the Campaign REST threshold; else local counting.
+   */
+  private async learnOutbounces(events: (NormalizedEvent | undefined)[]): Promise<({ outbounce: boolean; at?: string } | undefined)[]> {
+    const { store } = this.options;
+    const verdicts = await Promise.all(events.map((e) => (e ? this.outbounceVerdict(e) : undefined)));
+    // The bounce series of each address (idempotent per event), recorded for the whole batch in one store
+    // call: its first bounce dates the outbounce, whatever order the bounces arrive and are processed in.
+    const seriesKey = (e: NormalizedEvent) => `bounces|${e.clientId}|${e.email!.toLowerCase()}`;
+    const counted = events.filter((e, i): e is NormalizedEvent => verdicts[i] === 'count');
+    const series = await store.addToAggregates(
+      counted.map((e) => ({ responseKey: seriesKey(e), eventKey: e.key, occurredAt: canonicalTime(e.occurredAt) })),
+    );
+    return Promise.all(events.map(async (event, i) => {
+      const verdict = verdicts[i];
+      if (!event || verdict === undefined) return undefined;
+      if (verdict !== 'count') return verdict;
+      const counts = await store.countBounces(event.clientId, event.email!);
+      const outbounce = counts.hard >= this.options.bounceLimits.hard || counts.soft >= this.options.bounceLimits.soft;
+      return outbounce ? { outbounce, at: series.get(seriesKey(event))!.firstAt } : { outbounce };
+    }));
+  }
+
+  /** The outbounce verdict without local counting, or 'count' when the store's bounce count decides. */
+  private async outbounceVerdict(event: NormalizedEvent): Promise<{ outbounce: boolean } | 'count'> {
     if (event.type === 'outbounce' || event.thresholdExceeded === true) return { outbounce: true };
     if (event.type !== 'bounce') return { outbounce: false };
     const recipient = event.recipientId ?? event.email;
@@ -308,13 +333,7 @@ export class SyncWorker implements BackgroundTask {
       const verdict = await this.options.checkBounceThreshold(event.clientId, recipient);
       if (verdict !== undefined) return { outbounce: verdict };
     }
-    if (!event.email) return { outbounce: false };
-    // The bounce series of the address (idempotent per event): its first bounce dates the outbounce,
-    // whatever order the bounces arrive and are processed in.
-    const series = await this.options.store.addToAggregate(`bounces|${event.clientId}|${event.email.toLowerCase()}`, event.key, canonicalTime(event.occurredAt));
-    const counts = await this.options.store.countBounces(event.clientId, event.email);
-    const outbounce = counts.hard >= this.options.bounceLimits.hard || counts.soft >= this.options.bounceLimits.soft;
-    return outbounce ? { outbounce, at: series.firstAt } : { outbounce };
+    return event.email ? 'count' : { outbounce: false };
   }
 
   private async gatherBatchFacts(decided: DecidedEvent[], work: { stored: StoredEvent; event: NormalizedEvent }[]): Promise<BatchFacts> {
@@ -348,17 +367,16 @@ export class SyncWorker implements BackgroundTask {
         }
       }
     }
-    // One response's events one after the other (the last answer then includes the others);
-    // different responses, and the outbounce look-ups, at the same time.
+    // Every response's events in one store call (one transaction); the answer per response includes all
+    // of them. The outbounce look-ups run at the same time.
     const emails = [...new Set(persons.map((p) => p.email?.toLowerCase()).filter((a): a is string => Boolean(a)))];
     await Promise.all([
-      ...[...aggregateCalls].map(async ([id, calls]) => {
-        for (const c of calls) {
-          const agg = await store.addToAggregate(c.naturalKey, c.eventKey, c.occurredAt);
-          const prev = aggregates.get(id);
-          if (!prev || agg.count >= prev.count) aggregates.set(id, agg);
-        }
-      }),
+      (async () => {
+        const calls = [...aggregateCalls].flatMap(([, list]) => list);
+        if (calls.length === 0) return;
+        const byKey = await store.addToAggregates(calls.map((c) => ({ responseKey: c.naturalKey, eventKey: c.eventKey, occurredAt: c.occurredAt })));
+        for (const [id, list] of aggregateCalls) aggregates.set(id, byKey.get(list[0]!.naturalKey)!);
+      })(),
       ...emails.map(async (email) => {
         const known = await store.getState(OUTBOUNCE_STATE_PREFIX + email);
         if (known) outbounced.set(email, known);
