@@ -55,7 +55,11 @@ export interface HttpDataverseClientOptions {
   maxConcurrency?: number;
   /** Starting concurrency. Default 4. */
   initialConcurrency?: number;
-  /** Ops per $batch: at least this many when there are enough ops. Default 10. */
+  /**
+   * Ops per $batch: at least this many when there are enough ops. Default 25: every batch is one
+   * request against the request-count limit (20/s), so a worker round of ~60 ops goes as 3 batches
+   * rather than one per concurrency slot.
+   */
   minBatchSize?: number;
   /** Ops per $batch at most. Default 100. */
   maxBatchSize?: number;
@@ -147,7 +151,7 @@ export class HttpDataverseClient implements DataverseClient {
     const maxConcurrency = Math.min(options.maxConcurrency ?? DATAVERSE_MAX_CONCURRENCY, DATAVERSE_MAX_CONCURRENCY);
     this.limiter = new AdaptiveLimiter(options.initialConcurrency ?? 4, maxConcurrency, (limit) => this.metrics.concurrency(limit));
     this.opts = {
-      minBatchSize: options.minBatchSize ?? 10,
+      minBatchSize: options.minBatchSize ?? 25,
       maxBatchSize: Math.min(options.maxBatchSize ?? 100, 1000),
       transientRetries: options.transientRetries ?? 6,
       backoffMinMs: options.backoffMinMs ?? 500,

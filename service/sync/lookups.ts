@@ -257,17 +257,22 @@ export class CrmLookups {
         found.set(person.email, [...(found.get(person.email) ?? []), person]);
       }
     };
-    collect('contact', await this.client.query(contact.entitySetName, query(['contactid', 'emailaddress1', 'fullname'], filter)));
-    if (this.leadsAvailable) {
-      try {
-        collect('lead', await this.client.query(lead.entitySetName, query(['leadid', 'emailaddress1', 'fullname'], filter)));
-      } catch (error) {
+    // Contacts and leads are asked in the same tick, so the client sends them as one $batch (one request).
+    const contacts = this.client.query(contact.entitySetName, query(['contactid', 'emailaddress1', 'fullname'], filter));
+    const leads = this.leadsAvailable
+      ? this.client.query(lead.entitySetName, query(['leadid', 'emailaddress1', 'fullname'], filter)).catch((error: unknown) => {
         // Lead is optional (some orgs have no Lead table): a 404 for the entity set switches leads off.
         if (!/HTTP 404/.test((error as Error).message)) throw error;
-        this.leadsAvailable = false;
-        this.options.onLeadsUnavailable?.((error as Error).message);
-      }
-    }
+        if (this.leadsAvailable) {
+          this.leadsAvailable = false;
+          this.options.onLeadsUnavailable?.((error as Error).message);
+        }
+        return [] as DataverseRow[];
+      })
+      : Promise.resolve([] as DataverseRow[]);
+    const [contactRows, leadRows] = await Promise.all([contacts, leads]);
+    collect('contact', contactRows);
+    collect('lead', leadRows);
     return found;
   }
 
@@ -289,13 +294,13 @@ export class CrmLookups {
   async consentsOf(persons: PersonRef[]): Promise<ConsentRow[]> {
     const unique = [...new Map(persons.filter((p) => isGuid(p.id)).map((p) => [`${p.type}:${p.id.toLowerCase()}`, p])).values()];
     const consents: ConsentRow[] = [];
-    for (const chunk of chunks(unique, this.chunkSize)) {
-      const filter = chunk.map((p) => `_crs_${p.type}id_value eq ${p.id}`).join(' or ');
-      const rows = await this.client.query(advertisingConsent.entitySetName, query(
-        ['crs_advertisingconsentid', '_crs_contactid_value', '_crs_leadid_value', '_crs_newsletterid_value', 'crs_status',
-          'crs_statuschangedon', 'crs_outbounce', 'crs_outbounceon'],
-        filter,
-      ));
+    // Every chunk in the same tick: the client sends them as one $batch.
+    const consentPages = await Promise.all(chunks(unique, this.chunkSize).map((chunk) => this.client.query(advertisingConsent.entitySetName, query(
+      ['crs_advertisingconsentid', '_crs_contactid_value', '_crs_leadid_value', '_crs_newsletterid_value', 'crs_status',
+        'crs_statuschangedon', 'crs_outbounce', 'crs_outbounceon'],
+      chunk.map((p) => `_crs_${p.type}id_value eq ${p.id}`).join(' or '),
+    ))));
+    for (const rows of consentPages) {
       for (const r of rows) {
         const id = lower(r.crs_advertisingconsentid);
         const contactId = lower(r._crs_contactid_value);
@@ -311,11 +316,12 @@ export class CrmLookups {
       }
     }
     const byId = new Map(consents.map((c) => [c.id, c]));
-    for (const chunk of chunks(consents, this.chunkSize)) {
-      const filter = chunk.map((c) => `_crs_advertisingconsentid_value eq ${c.id}`).join(' or ');
-      const rows = await this.client.query(optInHistory.entitySetName, query(
-        ['crs_optinhistoryid', '_crs_advertisingconsentid_value', 'crs_entrytype', 'crs_occurredon'], filter,
-      ));
+    // The history needs the consent ids: a second stage, again every chunk in one tick.
+    const historyPages = await Promise.all(chunks(consents, this.chunkSize).map((chunk) => this.client.query(optInHistory.entitySetName, query(
+      ['crs_optinhistoryid', '_crs_advertisingconsentid_value', 'crs_entrytype', 'crs_occurredon'],
+      chunk.map((c) => `_crs_advertisingconsentid_value eq ${c.id}`).join(' or '),
+    ))));
+    for (const rows of historyPages) {
       for (const r of rows) {
         const id = lower(r.crs_optinhistoryid);
         const consent = byId.get(lower(r._crs_advertisingconsentid_value) ?? '');
@@ -332,10 +338,10 @@ export class CrmLookups {
   async responsesByIds(ids: string[]): Promise<ResponseRow[]> {
     const unique = [...new Set(ids.map((i) => i.toLowerCase()))].filter(isGuid);
     const out: ResponseRow[] = [];
-    for (const chunk of chunks(unique, this.chunkSize)) {
-      const rows = await this.client.query(campaignResponse.entitySetName, query(
-        ['activityid', 'crs_eventcount', 'receivedon', 'crs_lastoccurredon'], chunk.map((id) => `activityid eq ${id}`).join(' or '),
-      ));
+    const pages = await Promise.all(chunks(unique, this.chunkSize).map((chunk) => this.client.query(campaignResponse.entitySetName, query(
+      ['activityid', 'crs_eventcount', 'receivedon', 'crs_lastoccurredon'], chunk.map((id) => `activityid eq ${id}`).join(' or '),
+    ))));
+    for (const rows of pages) {
       for (const r of rows) {
         const id = lower(r.activityid);
         if (!id) continue;

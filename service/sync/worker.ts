@@ -47,6 +47,13 @@ export interface SyncWorkerOptions {
   leaseMs?: number;
   /** Wait between polls when the queue is empty or the last round failed. */
   idlePollMs?: number;
+  /**
+   * After a round that found fewer events than a batch, wait up to this long (scaled by the part of
+   * the batch that was missing) so the next round is fuller: each round costs a few Dataverse
+   * requests whatever its size, and the request-count limit is the one that binds under steady load.
+   * Default 300 ms; 0 turns it off.
+   */
+  fillWaitMs?: number;
   /** How long an unmatched event keeps being retried (R8: 30 days). */
   unmatchedRetryMs?: number;
   /** A 404 on a row we looked up (deleted meanwhile) is retried this many times, then dead-lettered. */
@@ -97,12 +104,14 @@ export class SyncWorker implements BackgroundTask {
   private readonly batchSize: number;
   private readonly leaseMs: number;
   private readonly idlePollMs: number;
+  private readonly fillWaitMs: number;
   private readonly unmatchedRetryMs: number;
   private readonly maxNotFoundAttempts: number;
   private readonly now: () => Date;
   private running = false;
   private loop?: Promise<void>;
   private wake?: () => void;
+  private wakeForStop?: () => void;
   private readonly totals: Record<string, number> = { applied: 0, ignored: 0, unmatched: 0, deadLetter: 0, retried: 0 };
   private rounds = 0;
   private lastRoundAt?: string;
@@ -116,6 +125,7 @@ export class SyncWorker implements BackgroundTask {
     this.batchSize = options.batchSize ?? 100;
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
     this.idlePollMs = options.idlePollMs ?? 1_000;
+    this.fillWaitMs = options.fillWaitMs ?? 300;
     this.unmatchedRetryMs = options.unmatchedRetryMs ?? 30 * 24 * 3_600_000;
     this.maxNotFoundAttempts = options.maxNotFoundAttempts ?? 5;
     this.now = options.now ?? (() => new Date());
@@ -130,6 +140,7 @@ export class SyncWorker implements BackgroundTask {
   async stop(): Promise<void> {
     this.running = false;
     this.wake?.();
+    this.wakeForStop?.();
     await this.loop;
     await this.options.store.releaseAll(this.owner).catch(() => undefined);
   }
@@ -163,6 +174,16 @@ export class SyncWorker implements BackgroundTask {
           };
         });
         this.wake = undefined;
+      } else if (leased < this.batchSize && this.fillWaitMs > 0) {
+        // A partial round under load: let the queue fill a little (webhook pokes don't cut this short).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.round((this.fillWaitMs * (this.batchSize - leased)) / this.batchSize));
+          this.wakeForStop = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeForStop = undefined;
       }
     }
   }
@@ -271,22 +292,48 @@ export class SyncWorker implements BackgroundTask {
 
   // ---- facts ------------------------------------------------------------------------------------
 
+  /**
+   * Two stages of reads, each issued in one tick so the Dataverse client sends it as one `$batch`
+   * (one request against service protection): first everything that depends only on the events
+   * (persons by address and by id, clients, newsletters; R5 runs alongside in the store), then the
+   * campaign mailings, which are keyed by the client row found in the first stage. Cached rows
+   * cost no request at all.
+   */
   private async gatherEventFacts(events: NormalizedEvent[]): Promise<EventFacts[]> {
     const { lookups } = this;
     const needs = events.map((e) => factNeeds(e, this.options.plan));
     const emails = events.flatMap((e, i) => ((needs[i]!.persons || needs[i]!.outbounce) && e.email ? [e.email] : []));
-    const [byEmail, newsletters, outbounces] = await Promise.all([
+    const refKey = (ref: { type: string; id: string }) => `${ref.type}:${ref.id.toLowerCase()}`;
+    const refs = [...new Map(events.flatMap((e, i) => (e.crmEntity && (needs[i]!.persons || needs[i]!.outbounce) ? [[refKey(e.crmEntity), e.crmEntity] as const] : []))).entries()];
+    const clientIds = [...new Set(events.flatMap((e, i) => (needs[i]!.client || needs[i]!.mailing || needs[i]!.newsletters ? [e.clientId] : [])))];
+
+    // Stage 1: independent reads, all issued before the first await.
+    const [byEmail, newsletters, outbounces, identityList, clientList] = await Promise.all([
       lookups.personsByEmails(emails),
       needs.some((n) => n.newsletters) ? lookups.allNewsletters() : Promise.resolve([]),
       this.learnOutbounces(events.map((e, i) => (needs[i]!.outbounce ? e : undefined))),
+      Promise.all(refs.map(([, ref]) => lookups.personByRef(ref))),
+      Promise.all(clientIds.map((id) => lookups.clientRow(id))),
     ]);
-    return Promise.all(events.map(async (event, i): Promise<EventFacts> => {
+    const identities = new Map(refs.map(([key], i) => [key, identityList[i]]));
+    const clients = new Map(clientIds.map((id, i) => [id, clientList[i]]));
+
+    // Stage 2: campaign mailings of the clients found.
+    const mailingKey = (clientRowId: string, mailingId: string) => `${clientRowId}|${mailingId}`;
+    const mailingWants = [...new Map(events.flatMap((e, i) => {
+      const client = clients.get(e.clientId);
+      return needs[i]!.mailing && client && e.mailingId ? [[mailingKey(client.id, e.mailingId), { clientRowId: client.id, mailingId: e.mailingId }] as const] : [];
+    })).entries()];
+    const mailingList = await Promise.all(mailingWants.map(([, w]) => lookups.campaignMailingOf(w.clientRowId, w.mailingId)));
+    const mailings = new Map(mailingWants.map(([key], i) => [key, mailingList[i]]));
+
+    return events.map((event, i): EventFacts => {
       const need = needs[i]!;
       const facts: EventFacts = { persons: [], newsletters: [] };
-      const identity = event.crmEntity && (need.persons || need.outbounce) ? await lookups.personByRef(event.crmEntity) : undefined;
+      const identity = event.crmEntity && (need.persons || need.outbounce) ? identities.get(refKey(event.crmEntity)) : undefined;
       const emailMatches = event.email ? byEmail.get(event.email.toLowerCase()) ?? [] : [];
-      if (need.client || need.mailing || need.newsletters) facts.client = await lookups.clientRow(event.clientId);
-      if (need.mailing && facts.client && event.mailingId) facts.mailing = await lookups.campaignMailingOf(facts.client.id, event.mailingId);
+      if (need.client || need.mailing || need.newsletters) facts.client = clients.get(event.clientId);
+      if (need.mailing && facts.client && event.mailingId) facts.mailing = mailings.get(mailingKey(facts.client.id, event.mailingId));
       if (need.newsletters && facts.client) facts.newsletters = newsletters.filter((n) => n.clientRowId === facts.client?.id);
       // R8: the identity carried in the event wins; else every contact and lead with the address.
       if (need.persons) facts.persons = identity ? [identity] : emailMatches;
@@ -297,7 +344,7 @@ export class SyncWorker implements BackgroundTask {
         facts.outbouncePersons = facts.outbounceLearned ? dedupe([...(identity ? [identity] : []), ...emailMatches]) : [];
       }
       return facts;
-    }));
+    });
   }
 
   /**
@@ -336,6 +383,11 @@ export class SyncWorker implements BackgroundTask {
     return event.email ? 'count' : { outbounce: false };
   }
 
+  /**
+   * The facts of the whole batch. The fresh Dataverse reads — consents and existing responses, one
+   * tick, so one `$batch`; then the history entries of those consents — start before the store's
+   * bookkeeping (R10 aggregates, outbounced addresses) and run alongside it.
+   */
   private async gatherBatchFacts(decided: DecidedEvent[], work: { stored: StoredEvent; event: NormalizedEvent }[]): Promise<BatchFacts> {
     const { store } = this.options;
     const eventById = new Map(work.map((w) => [w.stored.id, w.event]));
@@ -344,18 +396,14 @@ export class SyncWorker implements BackgroundTask {
     const aggregates = new Map<string, Aggregate>();
     const outbounced = new Map<string, string>();
     const aggregateCalls = new Map<string, { naturalKey: string; eventKey: string; occurredAt: string }[]>();
+    const outbounceStates: { address: string; occurredAt: string }[] = [];
 
     for (const { eventId, decision } of decided) {
       for (const e of decision.entries) persons.push(e.person);
       if (decision.outbounce) {
         persons.push(...decision.outbounce.persons);
-        // Remember the outbounce durably, so consents created later for this address start with it.
         const addresses = new Set([decision.outbounce.email, ...decision.outbounce.persons.map((p) => p.email)].filter((a): a is string => Boolean(a)));
-        for (const address of addresses) {
-          const key = OUTBOUNCE_STATE_PREFIX + address.toLowerCase();
-          const known = await store.getState(key);
-          if (!known || Date.parse(decision.outbounce.occurredAt) < Date.parse(known)) await store.setState(key, decision.outbounce.occurredAt);
-        }
+        for (const address of addresses) outbounceStates.push({ address: address.toLowerCase(), occurredAt: decision.outbounce.occurredAt });
       }
       for (const r of decision.responses) {
         responseIds.push(r.id);
@@ -366,6 +414,19 @@ export class SyncWorker implements BackgroundTask {
           aggregateCalls.set(r.id, list);
         }
       }
+    }
+    // Dataverse reads first (same tick: one $batch), so they travel while the store works.
+    const reads = Promise.all([
+      persons.length > 0 ? this.lookups.consentsOf(persons) : Promise.resolve([]),
+      responseIds.length > 0 ? this.lookups.responsesByIds(responseIds) : Promise.resolve([]),
+      this.lookups.allNewsletters(),
+    ]);
+    reads.catch(() => undefined); // awaited below; don't let a failure go unhandled meanwhile
+    // Remember outbounces durably (earliest date wins), so consents created later for the address start with it.
+    for (const { address, occurredAt } of outbounceStates) {
+      const key = OUTBOUNCE_STATE_PREFIX + address;
+      const known = await store.getState(key);
+      if (!known || Date.parse(occurredAt) < Date.parse(known)) await store.setState(key, occurredAt);
     }
     // Every response's events in one store call (one transaction); the answer per response includes all
     // of them. The outbounce look-ups run at the same time.
@@ -382,11 +443,7 @@ export class SyncWorker implements BackgroundTask {
         if (known) outbounced.set(email, known);
       }),
     ]);
-    const [consents, responses, newsletters] = await Promise.all([
-      persons.length > 0 ? this.lookups.consentsOf(persons) : Promise.resolve([]),
-      responseIds.length > 0 ? this.lookups.responsesByIds(responseIds) : Promise.resolve([]),
-      this.lookups.allNewsletters(),
-    ]);
+    const [consents, responses, newsletters] = await reads;
     return { consents, responses, newsletters, aggregates, outbouncedAddresses: outbounced };
   }
 }
