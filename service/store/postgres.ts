@@ -7,9 +7,10 @@
 import pg from 'pg';
 import type { NormalizedEvent } from '../events.js';
 import {
-  assertState, checkOutcomes, isStoreId, lastOutcomePerId, parseNormalized, splitGroupResults, toNewEventRow, toRequeueRow,
+  EVENT_COLUMNS, assertState, bounceCounts, checkOutcomes, countsByState, isStoreId, lastOutcomePerId, splitGroupResults,
+  toNewEventRow, toRequeueRow, toStoredEvent as rowToStoredEvent,
 } from './rows.js';
-import type { NewEventRow } from './rows.js';
+import type { EventRow as SharedEventRow, NewEventRow } from './rows.js';
 import type {
   AggregateItem, AggregateValue, AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, StoreCounts, StoredEvent,
 } from './types.js';
@@ -24,24 +25,8 @@ export interface PostgresStoreOptions {
   poolSize?: number;
 }
 
-interface EventRow {
-  id: string; // bigint arrives as text
-  client_id: string;
-  dedup_key: string | null;
-  raw: string;
-  normalized: string | null;
-  state: EventState;
-  priority: number;
-  attempts: number;
-  last_error: string | null;
-  received_at: Date;
-  next_attempt_at: Date;
-  first_unmatched_at: Date | null;
-  lease_owner: string | null;
-  lease_expires_at: Date | null;
-  applied_at: Date | null;
-  event_type: string | null;
-}
+/** A row as pg returns it: timestamptz columns arrive as Date. */
+type EventRow = SharedEventRow<Date>;
 
 export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   {
@@ -121,32 +106,7 @@ const MAX_ROWS_PER_FLUSH = 5_000;
 const LOCK_MIGRATE = 0x435253_01;
 const LOCK_AGGREGATE = 0x435253_02;
 
-const EVENT_COLUMNS =
-  'id, client_id, dedup_key, raw, normalized, state, priority, attempts, last_error, received_at, next_attempt_at, ' +
-  'first_unmatched_at, lease_owner, lease_expires_at, applied_at, event_type';
-
-const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
-
-function toStoredEvent(r: EventRow): StoredEvent {
-  return {
-    id: String(r.id),
-    clientId: r.client_id,
-    dedupKey: r.dedup_key,
-    raw: r.raw,
-    normalized: parseNormalized(r.normalized),
-    state: r.state,
-    priority: r.priority,
-    attempts: r.attempts,
-    lastError: r.last_error,
-    receivedAt: r.received_at.toISOString(),
-    nextAttemptAt: r.next_attempt_at.toISOString(),
-    firstUnmatchedAt: iso(r.first_unmatched_at),
-    eventType: r.event_type,
-    appliedAt: iso(r.applied_at),
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: iso(r.lease_expires_at),
-  };
-}
+const toStoredEvent = (r: EventRow): StoredEvent => rowToStoredEvent(r, (d) => d.toISOString());
 
 const byPriorityThenId = (a: StoredEvent, b: StoredEvent): number =>
   a.priority - b.priority || (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0);
@@ -387,13 +347,8 @@ export class PostgresEventStore implements EventStore {
   }
 
   async counts(): Promise<StoreCounts> {
-    const counts: StoreCounts = { received: 0, pending: 0, applied: 0, ignored: 0, unmatched: 0, quarantined: 0, deadLetter: 0 };
     const { rows } = await this.query<{ state: EventState; n: string }>('SELECT state, count(*) AS n FROM crs_events GROUP BY state');
-    for (const { state, n } of rows) {
-      counts[state] = Number(n);
-      counts.received += Number(n);
-    }
-    return counts;
+    return countsByState(rows);
   }
 
   private async time(sql: string): Promise<Date | null> {
@@ -470,9 +425,7 @@ export class PostgresEventStore implements EventStore {
        WHERE client_id = $1 AND email = $2 AND event_type = 'bounce' AND state <> 'quarantined' GROUP BY bounce_kind`,
       [clientId, email.toLowerCase()],
     );
-    const result = { hard: 0, soft: 0 };
-    for (const { kind, n } of rows) if (kind === 'hard' || kind === 'soft') result[kind] = Number(n);
-    return result;
+    return bounceCounts(rows);
   }
 
   async addToAggregate(responseKey: string, eventKey: string, occurredAt: string): Promise<{ count: number; firstAt: string; lastAt: string }> {

@@ -5,7 +5,7 @@
 import { priorityOf } from '../events.js';
 import type { NormalizedEvent } from '../events.js';
 import { EVENT_STATES } from './types.js';
-import type { AppendResult, EventState, IncomingEvent, Outcome } from './types.js';
+import type { AppendResult, EventState, IncomingEvent, Outcome, StoreCounts, StoredEvent } from './types.js';
 
 /** The column values of a new event row (times are added by the engine). */
 export interface NewEventRow {
@@ -111,6 +111,72 @@ export function lastOutcomePerId(outcomes: Outcome[]): Outcome[] {
 
 export function parseNormalized(text: string | null): NormalizedEvent | null {
   return text === null ? null : (JSON.parse(text) as NormalizedEvent);
+}
+
+/** The crs_events columns a StoredEvent is read from (both engines select exactly these). */
+export const EVENT_COLUMNS =
+  'id, client_id, dedup_key, raw, normalized, state, priority, attempts, last_error, received_at, next_attempt_at, ' +
+  'first_unmatched_at, lease_owner, lease_expires_at, applied_at, event_type';
+
+/** A crs_events row as an engine returns it; `Time` is the engine's time value (pg: Date, SQLite: epoch ms). */
+export interface EventRow<Time> {
+  /** pg returns bigint as text, SQLite an integer. */
+  id: string | number;
+  client_id: string;
+  dedup_key: string | null;
+  raw: string;
+  normalized: string | null;
+  state: EventState;
+  priority: number;
+  attempts: number;
+  last_error: string | null;
+  received_at: Time;
+  next_attempt_at: Time;
+  first_unmatched_at: Time | null;
+  lease_owner: string | null;
+  lease_expires_at: Time | null;
+  applied_at: Time | null;
+  event_type: string | null;
+}
+
+/** Row → StoredEvent; `isoOf` is the engine's step from its time value to an ISO timestamp. */
+export function toStoredEvent<Time>(r: EventRow<Time>, isoOf: (t: Time) => string): StoredEvent {
+  const iso = (t: Time | null): string | null => (t === null ? null : isoOf(t));
+  return {
+    id: String(r.id),
+    clientId: r.client_id,
+    dedupKey: r.dedup_key,
+    raw: r.raw,
+    normalized: parseNormalized(r.normalized),
+    state: r.state,
+    priority: r.priority,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    receivedAt: isoOf(r.received_at),
+    nextAttemptAt: isoOf(r.next_attempt_at),
+    firstUnmatchedAt: iso(r.first_unmatched_at),
+    eventType: r.event_type,
+    appliedAt: iso(r.applied_at),
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: iso(r.lease_expires_at),
+  };
+}
+
+/** Per-state counts plus their total, from (state, count) rows (pg returns count(*) as text). */
+export function countsByState(rows: Iterable<{ state: EventState; n: number | string }>): StoreCounts {
+  const counts: StoreCounts = { received: 0, pending: 0, applied: 0, ignored: 0, unmatched: 0, quarantined: 0, deadLetter: 0 };
+  for (const { state, n } of rows) {
+    counts[state] = Number(n);
+    counts.received += Number(n);
+  }
+  return counts;
+}
+
+/** Hard and soft bounce counts from (bounce_kind, count) rows; other kinds are not counted. */
+export function bounceCounts(rows: Iterable<{ kind: string | null; n: number | string }>): { hard: number; soft: number } {
+  const result = { hard: 0, soft: 0 };
+  for (const { kind, n } of rows) if (kind === 'hard' || kind === 'soft') result[kind] = Number(n);
+  return result;
 }
 
 /**

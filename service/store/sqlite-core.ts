@@ -9,9 +9,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { NormalizedEvent } from '../events.js';
 import {
-  assertState, checkOutcomes, isStoreId, lastOutcomePerId, parseNormalized, toNewEventRow, toRequeueRow,
+  EVENT_COLUMNS, assertState, bounceCounts, checkOutcomes, countsByState, isStoreId, lastOutcomePerId, toNewEventRow, toRequeueRow,
+  toStoredEvent as rowToStoredEvent,
 } from './rows.js';
-import type { NewEventRow } from './rows.js';
+import type { EventRow as SharedEventRow, NewEventRow } from './rows.js';
 import type {
   AggregateItem, AggregateValue, AppendResult, EventState, IncomingEvent, LeaseOptions, Outcome, StoreCounts, StoredEvent,
 } from './types.js';
@@ -27,24 +28,8 @@ export interface SqliteCoreOptions {
   busyTimeoutMs?: number;
 }
 
-interface EventRow {
-  id: number;
-  client_id: string;
-  dedup_key: string | null;
-  raw: string;
-  normalized: string | null;
-  state: EventState;
-  priority: number;
-  attempts: number;
-  last_error: string | null;
-  received_at: number;
-  next_attempt_at: number;
-  first_unmatched_at: number | null;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  applied_at: number | null;
-  event_type: string | null;
-}
+/** A row as better-sqlite3 returns it: times are stored as epoch milliseconds. */
+type EventRow = SharedEventRow<number>;
 
 export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   {
@@ -131,35 +116,10 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   },
 ];
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
-function toStoredEvent(r: EventRow): StoredEvent {
-  return {
-    id: String(r.id),
-    clientId: r.client_id,
-    dedupKey: r.dedup_key,
-    raw: r.raw,
-    normalized: parseNormalized(r.normalized),
-    state: r.state,
-    priority: r.priority,
-    attempts: r.attempts,
-    lastError: r.last_error,
-    receivedAt: new Date(r.received_at).toISOString(),
-    nextAttemptAt: new Date(r.next_attempt_at).toISOString(),
-    firstUnmatchedAt: iso(r.first_unmatched_at),
-    eventType: r.event_type,
-    appliedAt: iso(r.applied_at),
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: iso(r.lease_expires_at),
-  };
-}
+const toStoredEvent = (r: EventRow): StoredEvent => rowToStoredEvent(r, (ms) => new Date(ms).toISOString());
 
 const byPriorityThenId = (a: StoredEvent, b: StoredEvent): number =>
   a.priority - b.priority || Number(a.id) - Number(b.id);
-
-const EVENT_COLUMNS =
-  'id, client_id, dedup_key, raw, normalized, state, priority, attempts, last_error, received_at, next_attempt_at, ' +
-  'first_unmatched_at, lease_owner, lease_expires_at, applied_at, event_type';
 
 /** One append() call: its events and the time it was issued. */
 export interface AppendGroup {
@@ -334,12 +294,7 @@ export class SqliteCore {
   }
 
   counts(): StoreCounts {
-    const counts: StoreCounts = { received: 0, pending: 0, applied: 0, ignored: 0, unmatched: 0, quarantined: 0, deadLetter: 0 };
-    for (const { state, n } of this.stmt.counts.all() as { state: EventState; n: number }[]) {
-      counts[state] = n;
-      counts.received += n;
-    }
-    return counts;
+    return countsByState(this.stmt.counts.all() as { state: EventState; n: number }[]);
   }
 
   oldestPendingReceivedAt(): Date | null {
@@ -386,11 +341,7 @@ export class SqliteCore {
   }
 
   countBounces(clientId: string, email: string): { hard: number; soft: number } {
-    const result = { hard: 0, soft: 0 };
-    for (const { kind, n } of this.stmt.countBounces.all(clientId, email.toLowerCase()) as { kind: string | null; n: number }[]) {
-      if (kind === 'hard' || kind === 'soft') result[kind] = n;
-    }
-    return result;
+    return bounceCounts(this.stmt.countBounces.all(clientId, email.toLowerCase()) as { kind: string | null; n: number }[]);
   }
 
   addToAggregate(responseKey: string, eventKey: string, occurredAt: string): AggregateValue {
