@@ -1,6 +1,6 @@
 /**
  * Builds the web resources (spec §3): IIFE bundles (ES2020, minified) and CSS by esbuild, the HTML
- * shells copied as they are. Output names are the Dataverse web resource names under outDir:
+ * shells filled in from one template (panels/panel.html: {{title}}, {{name}} of its .js and .css). Output names are the Dataverse web resource names under outDir:
  *   crs_/panels/campaignresponses.{html,js,css}, crs_/panels/optinhistory.{html,js,css},
  *   crs_/form/onload.js (global Crs.Form, whose onLoad the forms call).
  * `npm run build` writes dist/webresources; the solution packager calls buildWebResources().
@@ -22,16 +22,18 @@ const SRC = path.join(path.dirname(fileURLToPath(import.meta.url)), 'src');
 
 interface Entry {
   name: string;
-  kind: 'script' | 'style' | 'copy';
+  kind: 'script' | 'style' | 'page';
   source: string;
   globalName?: string;
+  /** page: the document title. */
+  title?: string;
 }
 
 export const WEB_RESOURCE_ENTRIES: readonly Entry[] = [
-  { name: 'crs_/panels/campaignresponses.html', kind: 'copy', source: 'panels/campaignresponses.html' },
+  { name: 'crs_/panels/campaignresponses.html', kind: 'page', source: 'panels/panel.html', title: 'Campaign responses' },
   { name: 'crs_/panels/campaignresponses.js', kind: 'script', source: 'responses/main.ts' },
   { name: 'crs_/panels/campaignresponses.css', kind: 'style', source: 'responses/panel.css' },
-  { name: 'crs_/panels/optinhistory.html', kind: 'copy', source: 'panels/optinhistory.html' },
+  { name: 'crs_/panels/optinhistory.html', kind: 'page', source: 'panels/panel.html', title: 'Opt-in history' },
   { name: 'crs_/panels/optinhistory.js', kind: 'script', source: 'optin/main.ts' },
   { name: 'crs_/panels/optinhistory.css', kind: 'style', source: 'optin/panel.css' },
   { name: 'crs_/form/onload.js', kind: 'script', source: 'form/onload.ts', globalName: 'Crs.Form' },
@@ -39,7 +41,12 @@ export const WEB_RESOURCE_ENTRIES: readonly Entry[] = [
 
 async function contentOf(entry: Entry): Promise<Uint8Array> {
   const source = path.join(SRC, entry.source);
-  if (entry.kind === 'copy') return readFile(source);
+  if (entry.kind === 'page') {
+    // The shell's bundle and styles share its base name (campaignresponses.html → campaignresponses.js/.css).
+    const template = await readFile(source, 'utf8');
+    const page = template.replaceAll('{{title}}', entry.title ?? '').replaceAll('{{name}}', path.basename(entry.name, '.html'));
+    return new TextEncoder().encode(page);
+  }
   const result = await esbuild.build({
     entryPoints: [source],
     bundle: true,

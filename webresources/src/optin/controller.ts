@@ -2,9 +2,9 @@
  * State of the opt-in history panel: consents (paged, "load more") with a preview of each history;
  * the full history of one consent is loaded on demand, paged. I/O only through PanelDataClient.
  */
-import { nextPageQuery, toPanelDataError, type PanelDataClient } from '../shared/data-client.js';
-import type { PanelRecord } from '../shared/host.js';
+import { nextPageQuery, toPanelDataError } from '../shared/data-client.js';
 import type { StringKey } from '../shared/i18n.js';
+import { PanelController, type PanelState } from '../shared/panel-state.js';
 import {
   CONSENT_ENTITY,
   consentsQuery,
@@ -18,47 +18,23 @@ import {
   type HistoryEntry,
 } from './model.js';
 
-export type OptInState =
-  | { kind: 'loading' }
-  | { kind: 'noRecord' }
-  | { kind: 'forbidden' }
-  | { kind: 'error'; message: string }
-  | {
-      kind: 'ready';
-      cards: ConsentCard[];
-      hasMore: boolean;
-      loadingMore: boolean;
-      /** Consent ids whose history is being loaded. */
-      historyLoading: string[];
-      moreError?: string;
-    };
+export type OptInState = PanelState<{
+  kind: 'ready';
+  cards: ConsentCard[];
+  hasMore: boolean;
+  loadingMore: boolean;
+  /** Consent ids whose history is being loaded. */
+  historyLoading: string[];
+  moreError?: string;
+}>;
 
 export function optInMessage(state: OptInState): StringKey | undefined {
   return state.kind === 'ready' && state.cards.length === 0 ? 'optinEmpty' : undefined;
 }
 
-export class OptInController {
-  private state: OptInState = { kind: 'loading' };
-  private generation = 0;
-  private nextLink: string | undefined;
+export class OptInController extends PanelController<Extract<OptInState, { kind: 'ready' }>> {
   /** Per consent: the nextLink of its separately loaded history ('' = history query not started). */
   private readonly historyLinks = new Map<string, string | undefined>();
-
-  constructor(
-    private readonly client: PanelDataClient,
-    private readonly record: PanelRecord | undefined,
-    private readonly pageSize: number,
-    private readonly onChange: (state: OptInState) => void,
-  ) {}
-
-  get current(): OptInState {
-    return this.state;
-  }
-
-  private set(state: OptInState): void {
-    this.state = state;
-    this.onChange(state);
-  }
 
   private fail(err: unknown, keep?: Extract<OptInState, { kind: 'ready' }>): void {
     const e = toPanelDataError(err);

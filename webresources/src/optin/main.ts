@@ -1,8 +1,7 @@
 /** Entry of crs_/panels/optinhistory.js. */
 import { advertisingConsent, optInHistory } from '../../../solution/model/tables.js';
 import { bootPanel } from '../shared/boot.js';
-import { h } from '../shared/dom.js';
-import { loadingBlock } from '../shared/ui.js';
+import { loadingBlock, panelHeading } from '../shared/ui.js';
 import { OptInController } from './controller.js';
 import { DEFAULT_PAGE_SIZE } from './model.js';
 import { renderOptIn } from './view.js';
@@ -15,5 +14,5 @@ bootPanel<OptInController>({
   render: (c, v) =>
     c
       ? renderOptIn(c.current, v, { retry: () => void c.load(), loadMore: () => void c.loadMore(), loadMoreHistory: (id) => void c.loadMoreHistory(id) })
-      : [h('h1', { class: 'crs-title', tabindex: '-1', 'data-focus': 'title' }, v.t('optinTitle')), loadingBlock(v.t)],
+      : [panelHeading(v.t, 'optinTitle'), loadingBlock(v.t)],
 });

@@ -2,7 +2,7 @@
 import { advertisingConsent, ENTRY_TYPE, newsletter, optInHistory } from '../../../solution/model/tables.js';
 import { h } from '../shared/dom.js';
 import { choiceLabel, formatDateTime } from '../shared/format.js';
-import { errorBlock, forbiddenBlock, loadingBlock, messageBlock, moreButton } from '../shared/ui.js';
+import { messageBlock, moreButton, renderPanelFrame } from '../shared/ui.js';
 import type { ViewContext } from '../responses/view.js';
 import { optInMessage, type OptInState } from './controller.js';
 import type { ConsentCard, HistoryEntry } from './model.js';
@@ -95,23 +95,12 @@ function consentCard(card: ConsentCard, index: number, state: Extract<OptInState
 
 export function renderOptIn(state: OptInState, v: ViewContext, actions: OptInActions): Node[] {
   const t = v.t;
-  const heading = h('h1', { class: 'crs-title', tabindex: '-1', 'data-focus': 'title' }, t('optinTitle'));
-  switch (state.kind) {
-    case 'loading':
-      return [heading, loadingBlock(t)];
-    case 'noRecord':
-      return [heading, messageBlock(t('noRecord'), 'info')];
-    case 'forbidden':
-      return [heading, forbiddenBlock(t)];
-    case 'error':
-      return [heading, errorBlock(t, state.message, actions.retry)];
-    case 'ready': {
-      const message = optInMessage(state);
-      if (message) return [heading, messageBlock(t(message))];
-      const body: Node[] = [h('ul', { class: 'crs-cards' }, state.cards.map((c, i) => consentCard(c, i, state, v, actions)))];
-      if (state.moreError) body.push(h('p', { class: 'crs-inline-error', role: 'alert' }, t('errorBody', { message: state.moreError })));
-      if (state.hasMore) body.push(moreButton(t('loadMore'), t('loadingMore'), state.loadingMore, 'more', actions.loadMore));
-      return [heading, ...body];
-    }
-  }
+  return renderPanelFrame(t, 'optinTitle', state, actions.retry, (ready) => {
+    const message = optInMessage(ready);
+    if (message) return [messageBlock(t(message))];
+    const body: Node[] = [h('ul', { class: 'crs-cards' }, ready.cards.map((c, i) => consentCard(c, i, ready, v, actions)))];
+    if (ready.moreError) body.push(h('p', { class: 'crs-inline-error', role: 'alert' }, t('errorBody', { message: ready.moreError })));
+    if (ready.hasMore) body.push(moreButton(t('loadMore'), t('loadingMore'), ready.loadingMore, 'more', actions.loadMore));
+    return body;
+  });
 }

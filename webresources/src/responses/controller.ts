@@ -4,9 +4,10 @@
  * superseded requests (an older filter) are dropped.
  */
 import type { ResponseCategory } from '../../../solution/model/tables.js';
-import { nextPageQuery, toPanelDataError, type PanelDataClient } from '../shared/data-client.js';
+import { nextPageQuery, toPanelDataError } from '../shared/data-client.js';
 import type { PanelRecord } from '../shared/host.js';
 import type { StringKey } from '../shared/i18n.js';
+import { PanelController, type PanelState } from '../shared/panel-state.js';
 import {
   groupByCampaign,
   RESPONSE_ENTITY,
@@ -20,25 +21,20 @@ import {
   type ResponseRow,
 } from './model.js';
 
-export type ResponsesState =
-  | { kind: 'loading' }
-  | { kind: 'noRecord' }
-  | { kind: 'forbidden' }
-  | { kind: 'error'; message: string }
-  | {
-      kind: 'ready';
-      rows: ResponseRow[];
-      groups: CampaignGroup[];
-      totals: CategoryTotal[];
-      /** false: the aggregate query failed, totals count loaded rows only. */
-      totalsExact: boolean;
-      filter?: ResponseCategory;
-      hasMore: boolean;
-      loadingMore: boolean;
-      /** A new filter is being loaded; the old rows stay visible meanwhile. */
-      refreshing: boolean;
-      moreError?: string;
-    };
+export type ResponsesState = PanelState<{
+  kind: 'ready';
+  rows: ResponseRow[];
+  groups: CampaignGroup[];
+  totals: CategoryTotal[];
+  /** false: the aggregate query failed, totals count loaded rows only. */
+  totalsExact: boolean;
+  filter?: ResponseCategory;
+  hasMore: boolean;
+  loadingMore: boolean;
+  /** A new filter is being loaded; the old rows stay visible meanwhile. */
+  refreshing: boolean;
+  moreError?: string;
+}>;
 
 /** The message a ready state shows instead of rows, if any. */
 export function responsesMessage(state: ResponsesState): StringKey | undefined {
@@ -46,28 +42,9 @@ export function responsesMessage(state: ResponsesState): StringKey | undefined {
   return state.filter ? 'responsesEmptyFiltered' : 'responsesEmpty';
 }
 
-export class ResponsesController {
-  private state: ResponsesState = { kind: 'loading' };
-  private generation = 0;
-  private nextLink: string | undefined;
+export class ResponsesController extends PanelController<Extract<ResponsesState, { kind: 'ready' }>> {
   private filter: ResponseCategory | undefined;
   private totals: { list: CategoryTotal[]; exact: boolean } | undefined;
-
-  constructor(
-    private readonly client: PanelDataClient,
-    private readonly record: PanelRecord | undefined,
-    private readonly pageSize: number,
-    private readonly onChange: (state: ResponsesState) => void,
-  ) {}
-
-  get current(): ResponsesState {
-    return this.state;
-  }
-
-  private set(state: ResponsesState): void {
-    this.state = state;
-    this.onChange(state);
-  }
 
   /** Loads totals and the first page for the current filter. */
   async load(): Promise<void> {

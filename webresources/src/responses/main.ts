@@ -1,11 +1,10 @@
 /** Entry of crs_/panels/campaignresponses.js. */
 import { campaignResponse } from '../../../solution/model/tables.js';
 import { bootPanel } from '../shared/boot.js';
-import { loadingBlock } from '../shared/ui.js';
+import { loadingBlock, panelHeading } from '../shared/ui.js';
 import { ResponsesController } from './controller.js';
 import { DEFAULT_PAGE_SIZE } from './model.js';
 import { renderResponses } from './view.js';
-import { h } from '../shared/dom.js';
 
 bootPanel<ResponsesController>({
   defaultPageSize: DEFAULT_PAGE_SIZE,
@@ -15,5 +14,5 @@ bootPanel<ResponsesController>({
   render: (c, v) =>
     c
       ? renderResponses(c.current, v, { retry: () => void c.load(), loadMore: () => void c.loadMore(), setFilter: (cat) => void c.setFilter(cat) })
-      : [h('h1', { class: 'crs-title', tabindex: '-1', 'data-focus': 'title' }, v.t('responsesTitle')), loadingBlock(v.t)],
+      : [panelHeading(v.t, 'responsesTitle'), loadingBlock(v.t)],
 });

@@ -4,7 +4,7 @@ import { h, link } from '../shared/dom.js';
 import { formatDateTime, formatNumber, type DateContext } from '../shared/format.js';
 import type { Lang, Translate } from '../shared/i18n.js';
 import { categoryClass, categoryLabel } from '../shared/labels.js';
-import { errorBlock, forbiddenBlock, loadingBlock, messageBlock, moreButton } from '../shared/ui.js';
+import { messageBlock, moreButton, renderPanelFrame } from '../shared/ui.js';
 import { responsesMessage, type ResponsesState } from './controller.js';
 import { CATEGORY_VALUES, type CampaignGroup, type CategoryTotal, type ResponseRow } from './model.js';
 
@@ -103,27 +103,16 @@ function totalsLine(totals: readonly CategoryTotal[], filter: ResponseCategory |
 
 export function renderResponses(state: ResponsesState, v: ViewContext, actions: ResponsesActions): Node[] {
   const t = v.t;
-  const heading = h('h1', { class: 'crs-title', tabindex: '-1', 'data-focus': 'title' }, t('responsesTitle'));
-  switch (state.kind) {
-    case 'loading':
-      return [heading, loadingBlock(t)];
-    case 'noRecord':
-      return [heading, messageBlock(t('noRecord'), 'info')];
-    case 'forbidden':
-      return [heading, forbiddenBlock(t)];
-    case 'error':
-      return [heading, errorBlock(t, state.message, actions.retry)];
-    case 'ready': {
-      const message = responsesMessage(state);
-      const body: Node[] = message
-        ? [messageBlock(t(message))]
-        : [
-            h('div', { class: 'crs-groups', 'aria-busy': state.refreshing ? 'true' : null }, state.groups.map((g, i) => groupSection(g, i, v))),
-            h('p', { class: 'crs-meta', role: 'status' }, t('shownOf', { shown: formatNumber(state.rows.length, v.dates.locale) })),
-          ];
-      if (state.moreError) body.push(h('p', { class: 'crs-inline-error', role: 'alert' }, t('errorBody', { message: state.moreError })));
-      if (state.hasMore) body.push(moreButton(t('loadMore'), t('loadingMore'), state.loadingMore, 'more', actions.loadMore));
-      return [heading, filterBar(state.totals, state.filter, v, actions), totalsLine(state.totals, state.filter, v), ...body];
-    }
-  }
+  return renderPanelFrame(t, 'responsesTitle', state, actions.retry, (ready) => {
+    const message = responsesMessage(ready);
+    const body: Node[] = message
+      ? [messageBlock(t(message))]
+      : [
+          h('div', { class: 'crs-groups', 'aria-busy': ready.refreshing ? 'true' : null }, ready.groups.map((g, i) => groupSection(g, i, v))),
+          h('p', { class: 'crs-meta', role: 'status' }, t('shownOf', { shown: formatNumber(ready.rows.length, v.dates.locale) })),
+        ];
+    if (ready.moreError) body.push(h('p', { class: 'crs-inline-error', role: 'alert' }, t('errorBody', { message: ready.moreError })));
+    if (ready.hasMore) body.push(moreButton(t('loadMore'), t('loadingMore'), ready.loadingMore, 'more', actions.loadMore));
+    return [filterBar(ready.totals, ready.filter, v, actions), totalsLine(ready.totals, ready.filter, v), ...body];
+  });
 }

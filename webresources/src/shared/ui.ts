@@ -4,7 +4,8 @@
  */
 import { h } from './dom.js';
 import type { Theme } from './host.js';
-import type { Translate } from './i18n.js';
+import type { StringKey, Translate } from './i18n.js';
+import type { PanelState } from './panel-state.js';
 
 export function loadingBlock(t: Translate): HTMLElement {
   return h('div', { class: 'crs-state crs-state--loading', role: 'status' }, h('span', { class: 'crs-spinner', 'aria-hidden': 'true' }), h('span', null, t('loading')));
@@ -36,6 +37,36 @@ export function moreButton(label: string, busyLabel: string, busy: boolean, focu
     if (button.getAttribute('aria-disabled') !== 'true') onClick();
   });
   return button;
+}
+
+/** The panel heading (focus target after a re-render). */
+export function panelHeading(t: Translate, titleKey: StringKey): HTMLElement {
+  return h('h1', { class: 'crs-title', tabindex: '-1', 'data-focus': 'title' }, t(titleKey));
+}
+
+/**
+ * A panel's content: its heading, then the status block of a state before data is shown, or what
+ * `renderReady` builds for the ready state.
+ */
+export function renderPanelFrame<Ready extends { kind: 'ready' }>(
+  t: Translate,
+  titleKey: StringKey,
+  state: PanelState<Ready>,
+  onRetry: () => void,
+  renderReady: (state: Ready) => Node[],
+): Node[] {
+  const heading = panelHeading(t, titleKey);
+  if (state.kind === 'ready') return [heading, ...renderReady(state as Ready)];
+  switch (state.kind) {
+    case 'loading':
+      return [heading, loadingBlock(t)];
+    case 'noRecord':
+      return [heading, messageBlock(t('noRecord'), 'info')];
+    case 'forbidden':
+      return [heading, forbiddenBlock(t)];
+    case 'error':
+      return [heading, errorBlock(t, state.message, onRetry)];
+  }
 }
 
 /** A theme hint wins over prefers-color-scheme; without one the CSS media query decides. */
