@@ -1,19 +1,9 @@
 /** $batch on the wire: multipart parsing, change sets, Content-ID, continue-on-error, limits. */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEMO_IDS } from './demo-seed.js';
-import { demoSeed } from './index.js';
-import { startHarness, type Harness } from './helpers.js';
+import { useDemoHarness } from './helpers.js';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness({ seed: demoSeed() });
-});
-afterAll(async () => {
-  await h.emu.close();
-});
-beforeEach(() => {
-  h.emu.reset();
-});
+const h = useDemoHarness();
 
 interface Op { method: string; url: string; body?: unknown; contentId?: string; headers?: Record<string, string> }
 

@@ -1,19 +1,9 @@
 import { XMLValidator } from 'fast-xml-parser';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEMO_IDS } from './demo-seed.js';
-import { demoSeed } from './index.js';
-import { startHarness, type Harness } from './helpers.js';
+import { startHarness, useDemoHarness } from './helpers.js';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness({ seed: demoSeed() });
-});
-afterAll(async () => {
-  await h.emu.close();
-});
-beforeEach(() => {
-  h.emu.reset();
-});
+const h = useDemoHarness();
 
 const CONTACT = '3f1c2b4a-5d6e-4f70-8a9b-0c1d2e3f4a5b';
 

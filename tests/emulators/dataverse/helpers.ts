@@ -1,6 +1,7 @@
 /** Test helpers: an emulator with an msal-node token and a small fetch wrapper for the Web API. */
 import { ConfidentialClientApplication } from '@azure/msal-node';
-import { startDataverseEmulator, type DataverseEmulator, type DataverseEmulatorOptions } from './index.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { demoSeed, startDataverseEmulator, type DataverseEmulator, type DataverseEmulatorOptions } from './index.js';
 
 export interface ApiAnswer {
   status: number;
@@ -54,4 +55,22 @@ export async function startHarness(opts: DataverseEmulatorOptions = {}): Promise
     return { status: res.status, headers: res.headers, text, json };
   };
   return { emu, token, api };
+}
+
+/**
+ * For a test file at module level: one emulator seeded with the demo data for the whole file, reset
+ * to the seed before each test and closed afterwards. The harness is filled in by beforeAll.
+ */
+export function useDemoHarness(): Harness {
+  const h = {} as Harness;
+  beforeAll(async () => {
+    Object.assign(h, await startHarness({ seed: demoSeed() }));
+  });
+  afterAll(async () => {
+    await h.emu.close();
+  });
+  beforeEach(() => {
+    h.emu.reset();
+  });
+  return h;
 }

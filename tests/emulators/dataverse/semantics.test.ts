@@ -1,20 +1,11 @@
 /** Write semantics, validation, alternate keys, binds, activity parties, expansions, annotations, bulk actions. */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CHANNEL } from '../../../solution/model/index.js';
 import { DEMO_IDS } from './demo-seed.js';
 import { demoSeed } from './index.js';
-import { startHarness, type Harness } from './helpers.js';
+import { startHarness, useDemoHarness } from './helpers.js';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness({ seed: demoSeed() });
-});
-afterAll(async () => {
-  await h.emu.close();
-});
-beforeEach(() => {
-  h.emu.reset();
-});
+const h = useDemoHarness();
 
 const NEW_ID = '6a1d9a0e-6a55-4b6c-8f2f-1d2e3f4a5b6c';
 const I = DEMO_IDS;
