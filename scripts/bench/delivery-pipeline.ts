@@ -32,6 +32,8 @@ export interface PipelineOptions {
   durationS?: number;
   backlog?: number;
   store?: 'sqlite' | 'postgres';
+  /** The (scaled) budgets the emulator enforces, for the client to pace under; production defaults otherwise. */
+  serviceProtection?: { requestsPerWindow: number; windowMs: number; executionMsPerWindow: number };
 }
 
 const TOKEN = 'bench-webhook-token';
@@ -150,7 +152,7 @@ async function runPipeline(opts: PipelineOptions, storeUrl: string): Promise<Rec
   const store = timed.wrap();
   const metrics = createMetrics({ defaultMetrics: false });
   metrics.bindStore(store);
-  const dataverse = createDataverseClient(config, { logger, metrics });
+  const dataverse = createDataverseClient(config, { logger, metrics, ...(opts.serviceProtection ? { serviceProtection: opts.serviceProtection } : {}) });
   const timedCall = <T>(name: string, run: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
     return run().finally(() => timed.noteCall(name, performance.now() - t0));

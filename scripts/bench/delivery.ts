@@ -72,6 +72,13 @@ const LIMITS = {
   executionMsPerWindow: Math.round(1_200_000 * WINDOW_SCALE),
   dopHint: args['dop-hint'] !== undefined ? Number(args['dop-hint']) : 4,
 };
+// The client paces itself under the same (scaled) budgets the emulator enforces; production uses
+// the documented defaults (service/dataverse/budget.ts).
+const CLIENT_BUDGET = {
+  requestsPerWindow: LIMITS.requestsPerWindow,
+  windowMs: LIMITS.windowMs,
+  executionMsPerWindow: LIMITS.executionMsPerWindow,
+};
 
 // ---- the emulator child ------------------------------------------------------------------------
 
@@ -160,16 +167,28 @@ async function benchThroughput(emulator: EmulatorProcess, contacts: number): Pro
   const { createDataverseClient } = await import('../../service/dataverse/index.js');
   let throttleWaits = 0;
   let throttled = 0;
+  let budgetWaits = 0;
+  let start = performance.now();
+  const throttledByCode = new Map<string, number>();
   const statuses = new Map<string, number>();
   const transientErrors = new Map<string, number>();
   const client = createDataverseClient({ dataverse: dataverseConfig(emulator.info) }, {
     maxBatchSize: MAX_BATCH,
+    serviceProtection: CLIENT_BUDGET,
     logger: {
       debug: () => undefined,
       info: () => undefined,
       warn: (obj) => {
         const err = (obj as { err?: string }).err;
         if (err) transientErrors.set(err, (transientErrors.get(err) ?? 0) + 1);
+        const code = (obj as { code?: string }).code;
+        if (code !== undefined) {
+          throttledByCode.set(code, (throttledByCode.get(code) ?? 0) + 1);
+          if (process.env.CRS_BENCH_DEBUG) {
+            const b = client.serviceProtectionBudget;
+            console.error(`429 ${code} t=${Math.round(performance.now() - start)} conc=${client.concurrencyLimit} ${JSON.stringify(b?.snapshot())}`);
+          }
+        }
       },
     },
     metrics: {
@@ -177,6 +196,7 @@ async function benchThroughput(emulator: EmulatorProcess, contacts: number): Pro
       throttleWait: (ms) => (throttleWaits += ms),
       throttled: () => (throttled += 1),
       concurrency: () => undefined,
+      budgetWait: (ms) => (budgetWaits += ms),
     },
   });
   await client.checkAuth();
@@ -184,10 +204,14 @@ async function benchThroughput(emulator: EmulatorProcess, contacts: number): Pro
   let written = 0;
   let failed = 0;
   const samples: Array<{ t: number; written: number }> = [];
-  const start = performance.now();
+  start = performance.now();
   const endAt = start + DURATION_S * 1000;
   // A steady supply of work: several execute() calls of a worker-sized lease in flight.
   const callSize = 500;
+  const debugTimer = process.env.CRS_BENCH_DEBUG ? setInterval(() => {
+    const b = client.serviceProtectionBudget;
+    console.error(`t=${Math.round(performance.now() - start)} written=${written} conc=${client.concurrencyLimit} ${JSON.stringify(b?.snapshot())}`);
+  }, 1000) : undefined;
   const producers = Array.from({ length: 4 }, async () => {
     while (performance.now() < endAt) {
       const ops = Array.from({ length: callSize }, () => responseCreateOp(n++, contacts));
@@ -200,6 +224,7 @@ async function benchThroughput(emulator: EmulatorProcess, contacts: number): Pro
     }
   });
   await Promise.all(producers);
+  clearInterval(debugTimer);
   const elapsedS = (performance.now() - start) / 1000;
   await client.close();
   // Steady state: from 10 % of the run on (the AIMD ramp and msal's first token are behind us).
@@ -236,8 +261,11 @@ async function benchThroughput(emulator: EmulatorProcess, contacts: number): Pro
     slotUtilisation: round(batchMs / (elapsedS * 1000 * slots), 3),
     requestsByStatus: Object.fromEntries(statuses),
     throttled,
+    throttledByCode: Object.fromEntries(throttledByCode),
     transientErrors: Object.fromEntries(transientErrors),
     throttleWaitSeconds: round(throttleWaits / 1000, 1),
+    budgetWaitSeconds: round(budgetWaits / 1000, 1),
+    budgetExecutionScale: round(client.serviceProtectionBudget?.executionScale ?? 1, 3),
     finalConcurrency: client.concurrencyLimit,
   };
 }
@@ -283,13 +311,13 @@ async function main(): Promise<void> {
     if (part === 'all' || part === 'steady' || part === 'backlog') {
       const { benchPipeline } = await import('./delivery-pipeline.js');
       if (part === 'all' || part === 'steady') {
-        report.steady = await benchPipeline({ kind: 'steady', emulator: emulator.info, tmp, contacts, store: args.store as 'sqlite' | 'postgres', rate: Number(args.rate), eventsPerRequest: Number(args['events-per-request']), durationS: DURATION_S, email: benchEmail });
+        report.steady = await benchPipeline({ kind: 'steady', emulator: emulator.info, tmp, contacts, store: args.store as 'sqlite' | 'postgres', rate: Number(args.rate), eventsPerRequest: Number(args['events-per-request']), durationS: DURATION_S, email: benchEmail, serviceProtection: CLIENT_BUDGET });
         (report.steady as Record<string, unknown>).emulatorRequests = await journalSummary(emulator);
         console.error(`steady: ${JSON.stringify(report.steady)}`);
         await emulator.ask('reset');
       }
       if (part === 'all' || part === 'backlog') {
-        report.backlog = await benchPipeline({ kind: 'backlog', emulator: emulator.info, tmp, contacts, store: args.store as 'sqlite' | 'postgres', backlog: Number(args.backlog), email: benchEmail });
+        report.backlog = await benchPipeline({ kind: 'backlog', emulator: emulator.info, tmp, contacts, store: args.store as 'sqlite' | 'postgres', backlog: Number(args.backlog), email: benchEmail, serviceProtection: CLIENT_BUDGET });
         (report.backlog as Record<string, unknown>).emulatorRequests = await journalSummary(emulator);
         console.error(`backlog: ${JSON.stringify(report.backlog)}`);
       }

@@ -1,5 +1,6 @@
 /**
  * The Dataverse Web API client (v9.2 over undici): batched writes with one result per op,
+ * pacing under the service-protection budgets (requests and execution time per sliding window),
  * client-wide Retry-After on 429, adaptive concurrency capped by x-ms-dop-hint, exponential
  * back-off with jitter on 5xx and network errors (p-retry), one token refresh on 401, paged queries.
  * Design notes and decisions: docs/dataverse-client.md.
@@ -9,6 +10,7 @@ import pRetry from 'p-retry';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { TokenProvider } from './auth.js';
 import { buildBatchRequest, parseBatchResponse, type HttpPart } from './batch.js';
+import { ServiceProtectionBudget, type BudgetLimits } from './budget.js';
 import { AdaptiveLimiter, DATAVERSE_MAX_CONCURRENCY } from './concurrency.js';
 import {
   API_PATH,
@@ -36,6 +38,8 @@ export interface DataverseMetrics {
   throttled(): void;
   /** The adaptive concurrency limit changed. */
   concurrency(limit: number): void;
+  /** A request waited `ms` for the client's own service-protection budget (no 429 involved). */
+  budgetWait?(ms: number): void;
 }
 
 export interface DataverseLogger {
@@ -77,6 +81,12 @@ export interface HttpDataverseClientOptions {
    * service protection counts as one request. Default true.
    */
   coalesceReads?: boolean;
+  /**
+   * The service-protection budgets the client paces itself under (per user, sliding window):
+   * default 6,000 requests and 1,200,000 ms of execution time per 300,000 ms, using 95 % of each.
+   * `false` turns pacing off (429s alone then limit the rate).
+   */
+  serviceProtection?: Partial<BudgetLimits> | false;
   /** Headers/body timeout per request. Default 120 s (Dataverse's own request limit is 2 min). */
   requestTimeoutMs?: number;
   logger?: DataverseLogger;
@@ -130,6 +140,7 @@ export class HttpDataverseClient implements DataverseClient {
   private readonly tokens: TokenProvider;
   private readonly limiter: AdaptiveLimiter;
   private readonly gate: RetryAfterGate;
+  private readonly budget: ServiceProtectionBudget | undefined;
   private readonly clock: Clock;
   private readonly logger: DataverseLogger;
   private readonly metrics: DataverseMetrics;
@@ -146,6 +157,7 @@ export class HttpDataverseClient implements DataverseClient {
     this.tokens = options.tokenProvider;
     this.clock = options.clock ?? systemClock;
     this.gate = new RetryAfterGate(this.clock);
+    this.budget = options.serviceProtection === false ? undefined : new ServiceProtectionBudget(options.serviceProtection ?? {}, this.clock);
     this.logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? noMetrics;
     const maxConcurrency = Math.min(options.maxConcurrency ?? DATAVERSE_MAX_CONCURRENCY, DATAVERSE_MAX_CONCURRENCY);
@@ -181,6 +193,11 @@ export class HttpDataverseClient implements DataverseClient {
     return this.limiter.cap;
   }
 
+  /** The pacing budget (undefined when turned off), for tests and the benchmark. */
+  get serviceProtectionBudget(): ServiceProtectionBudget | undefined {
+    return this.budget;
+  }
+
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
   }
@@ -204,7 +221,8 @@ export class HttpDataverseClient implements DataverseClient {
       const groups = dependencyGroups(validOps).map((group) => group.map((k) => valid[k]!));
       const groupOf = new Map<number, number>();
       groups.forEach((group, g) => group.forEach((i) => groupOf.set(i, g)));
-      const size = targetBatchSize(valid.length, this.limiter.limit, this.opts.minBatchSize, this.opts.maxBatchSize);
+      const slots = Math.min(this.limiter.limit, this.budget?.sustainableConcurrency ?? Infinity);
+      const size = targetBatchSize(valid.length, slots, this.opts.minBatchSize, this.opts.maxBatchSize);
       const { batches, sequential } = packBatches(groups, size);
       const runs = [
         ...batches.map((batch) => this.runBatch(ops, batch, groupOf, results)),
@@ -421,6 +439,10 @@ export class HttpDataverseClient implements DataverseClient {
         } catch (error) {
           throw new DataverseAuthError(`cannot obtain a Dataverse token: ${(error as Error).message}`);
         }
+        if (this.budget) {
+          const paced = await this.budget.acquire();
+          if (paced > 0) this.metrics.budgetWait?.(paced);
+        }
         const sentAt = this.clock.now();
         let response: RawResponse;
         try {
@@ -439,9 +461,12 @@ export class HttpDataverseClient implements DataverseClient {
           });
           response = { status: res.statusCode, headers: headerMap(res.headers), body: await res.body.text() };
         } catch (error) {
+          this.budget?.settle(this.clock.now() - sentAt);
           this.metrics.request(kind, 'network');
           throw new TransientError(`network error: ${(error as Error).message}`, 0);
         }
+        const remaining = response.headers['x-ms-ratelimit-time-remaining-xrm-requests'];
+        this.budget?.settle(this.clock.now() - sentAt, remaining !== undefined && remaining.trim() !== '' ? Number(remaining) : undefined);
         this.metrics.request(kind, response.status);
         const hint = Number(response.headers['x-ms-dop-hint']);
         if (Number.isFinite(hint) && hint > 0) this.limiter.dopHint(hint);
