@@ -21,6 +21,8 @@ export interface Metrics {
   throttlingWaits: Counter;
   /** Total seconds spent waiting because of throttling. */
   throttlingWaitSeconds: Counter;
+  /** Seconds the client held requests back to stay under the service-protection budgets (pacing, before any 429). */
+  pacingWaitSeconds: Counter;
   /** Current allowed concurrency of Dataverse requests. */
   dataverseConcurrency: Gauge;
   /** Pending events (set at scrape time when a store is bound). */
@@ -115,6 +117,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     throttlingWaitSeconds: new Counter({
       name: 'crs_dataverse_throttling_wait_seconds_total',
       help: 'Seconds spent waiting because of Dataverse service protection limits',
+      registers: [registry],
+    }),
+    pacingWaitSeconds: new Counter({
+      name: 'crs_dataverse_pacing_wait_seconds_total',
+      help: 'Seconds requests were held back to stay under the Dataverse service protection budgets (client-side pacing)',
       registers: [registry],
     }),
     dataverseConcurrency: new Gauge({

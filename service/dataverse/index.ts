@@ -21,6 +21,7 @@ export function promDataverseMetrics(metrics: Metrics): DataverseMetrics {
       metrics.throttlingWaits.inc();
       metrics.throttlingWaitSeconds.inc(ms / 1000);
     },
+    budgetWait: (ms) => metrics.pacingWaitSeconds.inc(ms / 1000),
     concurrency: (limit) => metrics.dataverseConcurrency.set(limit),
   };
 }
