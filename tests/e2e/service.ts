@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DataverseEmulator } from '../emulators/dataverse/index.js';
+import type { StoreCounts } from '../../service/store/types.js';
 
 const CRS = fileURLToPath(new URL('../../scripts/crs.mjs', import.meta.url));
 export const WEBHOOK_TOKEN = 'e2e-webhook-token';
@@ -22,15 +23,8 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-export interface StatusEvents {
-  received: number;
-  pending: number;
-  applied: number;
-  ignored: number;
-  unmatched: number;
-  quarantined: number;
-  deadLetter: number;
-}
+/** `events` of GET /admin/status: the store's counts per state. */
+export type StatusEvents = StoreCounts;
 
 /** A temp dir with a SQLite store URL; remove() cleans up. */
 export function tempStore(): { url: string; remove(): void } {
