@@ -83,7 +83,7 @@ function commitAppends(): void {
 function flush(): void {
   flushScheduled = false;
   // Appends that arrived since this turn began join the same transaction.
-  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) handle(m.message as WriterRequest);
+  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) for (const r of m.message as WriterRequest[]) handle(r);
   commitAppends();
   send();
 }
@@ -123,7 +123,8 @@ function handle(request: WriterRequest): void {
   if (request.op === 'append') {
     try {
       engine(); // closed or not opened: this append fails now
-      queue.push({ id: request.id, rows: SqliteCore.rowsOf(request.args[0] as IncomingEvent[]), now: request.now });
+      const events = JSON.parse(request.args[0] as string) as IncomingEvent[]; // sqlite.ts sends appends as JSON text
+      queue.push({ id: request.id, rows: SqliteCore.rowsOf(events), now: request.now });
     } catch (error) {
       outbox.push({ id: request.id, error: errorOf(error) });
       return;
@@ -142,7 +143,8 @@ function handle(request: WriterRequest): void {
   }
 }
 
-port.on('message', (request: WriterRequest) => {
-  handle(request);
-  if (request.op !== 'append') send();
+// The store sends the requests of one main-thread turn together, in call order.
+port.on('message', (requests: WriterRequest[]) => {
+  for (const request of requests) handle(request);
+  if (queue.length === 0) send();
 });
