@@ -68,6 +68,18 @@ export function parseInterval(value: string): number | null {
   return n * factor;
 }
 
+const DAY_MS = 86_400_000;
+/** The shortest retention besides 0: dedup of re-deliveries and the poller's 1-hour overlap need at least a day. */
+export const MIN_EVENT_RETENTION_MS = DAY_MS;
+/** Upper bound, so `now - retention` stays a valid date. */
+export const MAX_EVENT_RETENTION_MS = 36_500 * DAY_MS;
+
+/** parseInterval's syntax plus days (`<n>d`). Result in milliseconds; `0` = keep everything. */
+export function parseRetention(value: string): number | null {
+  const days = /^(\d+)\s*d$/i.exec(value.trim());
+  return days ? Number(days[1]) * DAY_MS : parseInterval(value);
+}
+
 export interface IpRule {
   /** Network address (for a single address: the address itself). */
   address: string;
@@ -172,6 +184,29 @@ export const CONFIG_VARIABLES = {
       return ms;
     }),
   },
+  CRS_EVENT_RETENTION: {
+    default: '30d',
+    description: 'how long applied and ignored events (raw payloads hold e-mail addresses) are kept: `<n>d`, `<n>h`, `<n>m`, `<n>s` or plain seconds, at least `1d`; `0` keeps everything',
+    schema: z.string().transform((v, ctx) => {
+      const ms = parseRetention(v);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: 'must be <n>d, <n>h, <n>m, <n>s or plain seconds (0 keeps everything)' });
+        return z.NEVER;
+      }
+      if (ms > 0 && ms < MIN_EVENT_RETENTION_MS) {
+        ctx.addIssue({
+          code: 'custom',
+          message: "must be 0 or at least 1d: dedup of re-deliveries and the reconciliation poller's 1-hour overlap need a day of stored events",
+        });
+        return z.NEVER;
+      }
+      if (ms > MAX_EVENT_RETENTION_MS) {
+        ctx.addIssue({ code: 'custom', message: 'must be at most 36500d (use 0 to keep everything)' });
+        return z.NEVER;
+      }
+      return ms;
+    }),
+  },
   CRS_RESPONSE_GRANULARITY: {
     default: 'aggregate',
     description: '`aggregate` (one campaign response per person, mailing, category[, link]) or `event` (R10)',
@@ -265,6 +300,8 @@ export interface Config {
   };
   /** Reconciliation interval in ms; 0 disables. */
   pollIntervalMs: number;
+  /** How long applied / ignored events are kept, in ms; 0 = forever (no purge). */
+  eventRetentionMs: number;
   responseGranularity: 'aggregate' | 'event';
   logLevel: LogLevel;
   spamComplaintOptOut: boolean;
@@ -375,6 +412,7 @@ export function loadConfig(env: Env = process.env): Config {
       apiPassword: campaignPassword,
     },
     pollIntervalMs: v('CRS_POLL_INTERVAL') as number,
+    eventRetentionMs: v('CRS_EVENT_RETENTION') as number,
     responseGranularity: v('CRS_RESPONSE_GRANULARITY') as Config['responseGranularity'],
     logLevel: v('CRS_LOG_LEVEL') as LogLevel,
     spamComplaintOptOut: v('CRS_SPAM_COMPLAINT_OPTOUT') as boolean,

@@ -33,6 +33,8 @@ export interface Metrics {
   eventsInState: Gauge<'state'>;
   /** Campaign poll runs by outcome. */
   pollRuns: Counter<'outcome'>;
+  /** Finished events deleted by the retention purge (CRS_EVENT_RETENTION). */
+  eventsPurged: Counter;
   /** Binds the store the queue gauges read at scrape time. */
   bindStore(store: EventStore): void;
 }
@@ -136,6 +138,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: 'crs_campaign_poll_runs_total',
       help: 'Campaign reconciliation runs by outcome',
       labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    eventsPurged: new Counter({
+      name: 'crs_events_purged_total',
+      help: 'Applied and ignored events deleted from the store by the retention purge (CRS_EVENT_RETENTION)',
       registers: [registry],
     }),
     bindStore(s: EventStore) {

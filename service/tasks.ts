@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import type { Metrics } from './metrics.js';
 import type { EventStore } from './store/types.js';
 import { reconciliationTaskFromConfig } from './campaign/reconciliation-task.js';
+import { retentionTaskFromConfig } from './store/retention-task.js';
 import { createSyncTask } from './sync/task.js';
 
 export interface BackgroundTask {
@@ -32,5 +33,7 @@ export async function createBackgroundTasks(ctx: TaskContext): Promise<Backgroun
   if (sync) tasks.push(sync);
   // Reconciliation (R11): every CRS_POLL_INTERVAL; off (with the reason in /admin/status) without Campaign REST credentials or Dataverse.
   tasks.push(reconciliationTaskFromConfig(ctx));
+  // Retention: purges applied / ignored events older than CRS_EVENT_RETENTION every hour; off (status says so) at 0.
+  tasks.push(retentionTaskFromConfig(ctx));
   return tasks;
 }

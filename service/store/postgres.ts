@@ -7,12 +7,13 @@
 import pg from 'pg';
 import type { NormalizedEvent } from '../events.js';
 import {
-  EVENT_COLUMNS, assertState, bounceCounts, checkOutcomes, countsByState, isStoreId, lastOutcomePerId, splitGroupResults,
+  EVENT_COLUMNS, assertState, bounceCounts, checkOutcomes, checkPurge, countsByState, isStoreId, lastOutcomePerId, splitGroupResults,
   toNewEventRow, toRequeueRow, toStoredEvent as rowToStoredEvent,
 } from './rows.js';
 import type { EventRow as SharedEventRow, NewEventRow } from './rows.js';
 import type {
-  AggregateItem, AggregateValue, AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, StoreCounts, StoredEvent,
+  AggregateItem, AggregateValue, AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, PurgeOptions, StoreCounts,
+  StoredEvent,
 } from './types.js';
 
 export interface PostgresStoreOptions {
@@ -88,6 +89,17 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
       DROP INDEX IF EXISTS crs_events_lease_owner;
       CREATE INDEX crs_events_ready ON crs_events (priority, id) WHERE state IN ('pending','unmatched') AND NOT deferred;
       CREATE INDEX crs_events_deferred ON crs_events (next_attempt_at) WHERE state IN ('pending','unmatched') AND deferred;
+    `,
+  },
+  {
+    version: 3,
+    name: 'retention purge index',
+    // purge() reads the purgeable events oldest first from this range instead of scanning the table. Partial:
+    // pending events and bounces (kept for countBounces) are not in it. The planner matches the expression
+    // and predicate of the purge statement textually; keep them identical.
+    sql: `
+      CREATE INDEX crs_events_purge ON crs_events ((COALESCE(applied_at, received_at)))
+        WHERE state IN ('applied','ignored') AND event_type IS DISTINCT FROM 'bounce';
     `,
   },
 ];
@@ -469,6 +481,27 @@ export class PostgresEventStore implements EventStore {
       );
       return new Map(rows.map((r) => [r.key, { count: Number(r.n), firstAt: r.first, lastAt: r.last }]));
     });
+  }
+
+  async purge(opts: PurgeOptions): Promise<number> {
+    const { before, limit } = checkPurge(opts);
+    if (limit === 0) return 0;
+    // Finished = applied_at for applied events; ignored outcomes record no time (complete() sets applied_at only
+    // for applied), so they age from received_at (an ignored event re-delivered after its purge is ignored again).
+    // FOR UPDATE re-checks each row's state after locking it, so an event a replay (requeue) just made pending
+    // is not deleted; SKIP LOCKED lets purges of several processes share the work instead of waiting.
+    // counts() is a GROUP BY over the rows, so it needs no upkeep here. `= ANY(ARRAY(…))`, not `IN (…)`: with IN
+    // the planner may hash-join the chosen ids against a scan of the whole table.
+    const { rowCount } = await this.query(
+      `DELETE FROM crs_events WHERE id = ANY(ARRAY(
+         SELECT id FROM crs_events
+         WHERE state IN ('applied','ignored') AND event_type IS DISTINCT FROM 'bounce' AND COALESCE(applied_at, received_at) < $1
+         ORDER BY COALESCE(applied_at, received_at)
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED))`,
+      [before, limit],
+    );
+    return rowCount ?? 0;
   }
 
   async getState(key: string): Promise<string | null> {

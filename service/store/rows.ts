@@ -162,6 +162,15 @@ export function toStoredEvent<Time>(r: EventRow<Time>, isoOf: (t: Time) => strin
   };
 }
 
+/**
+ * purge()'s arguments as the engines use them; throws on an invalid date. A limit below 1 means nothing to do (0).
+ */
+export function checkPurge(opts: { before: Date; limit: number }): { before: Date; limit: number } {
+  if (!(opts.before instanceof Date) || Number.isNaN(opts.before.getTime())) throw new Error('purge: before is not a valid date');
+  const limit = Number.isFinite(opts.limit) ? Math.max(0, Math.floor(opts.limit)) : 0;
+  return { before: opts.before, limit };
+}
+
 /** Per-state counts plus their total, from (state, count) rows (pg returns count(*) as text). */
 export function countsByState(rows: Iterable<{ state: EventState; n: number | string }>): StoreCounts {
   const counts: StoreCounts = { received: 0, pending: 0, applied: 0, ignored: 0, unmatched: 0, quarantined: 0, deadLetter: 0 };

@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { NormalizedEvent } from '../events.js';
 import {
-  EVENT_COLUMNS, assertState, bounceCounts, checkOutcomes, countsByState, isStoreId, lastOutcomePerId, toNewEventRow, toRequeueRow,
+  EVENT_COLUMNS, assertState, bounceCounts, checkOutcomes, checkPurge, countsByState, isStoreId, lastOutcomePerId, toNewEventRow, toRequeueRow,
   toStoredEvent as rowToStoredEvent,
 } from './rows.js';
 import type { EventRow as SharedEventRow, NewEventRow } from './rows.js';
@@ -113,6 +113,17 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
     name: 'append counts its inserts once per transaction',
     // The per-row insert trigger cost a quarter of append throughput; append() now adds its totals itself.
     sql: `DROP TRIGGER crs_events_count_insert;`,
+  },
+  {
+    version: 5,
+    name: 'retention purge index',
+    // purge() reads the purgeable events oldest first from this range instead of scanning the table. Partial:
+    // pending events (every append) and bounces (kept for countBounces) are not in it. The expression must
+    // stay identical to the one in the purge statement, or SQLite does not use the index.
+    sql: `
+      CREATE INDEX crs_events_purge ON crs_events (COALESCE(applied_at, received_at))
+        WHERE state IN ('applied','ignored') AND event_type IS NOT 'bounce';
+    `,
   },
 ];
 
@@ -225,6 +236,13 @@ export class SqliteCore {
           ON CONFLICT DO NOTHING`),
       aggregateRead: db.prepare(`SELECT count(*) AS n, min(occurred_at) AS first, max(occurred_at) AS last
           FROM crs_response_events WHERE response_key = ?`),
+      // Finished = applied_at for applied events; ignored outcomes record no time (complete() sets applied_at only
+      // for applied), so they age from received_at (an ignored event re-delivered after its purge is ignored again).
+      // The crs_events_count_delete trigger keeps crs_state_counts right.
+      purge: db.prepare(`DELETE FROM crs_events WHERE id IN (
+            SELECT id FROM crs_events INDEXED BY crs_events_purge
+            WHERE state IN ('applied','ignored') AND event_type IS NOT 'bounce' AND COALESCE(applied_at, received_at) < @before
+            ORDER BY COALESCE(applied_at, received_at) LIMIT @limit)`),
       getState: db.prepare('SELECT value FROM crs_kv WHERE key = ?'),
       setState: db.prepare(`INSERT INTO crs_kv (key, value, updated_at) VALUES (?, ?, ?)
           ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
@@ -360,6 +378,13 @@ export class SqliteCore {
       }
       return result;
     }).immediate();
+  }
+
+  /** One DELETE of at most `limit` rows: a purge holds the write lock only briefly; the caller loops. */
+  purge(opts: { before: number; limit: number }): number {
+    const { before, limit } = checkPurge({ before: new Date(opts.before), limit: opts.limit });
+    if (limit === 0) return 0;
+    return this.stmt.purge.run({ before: before.getTime(), limit }).changes;
   }
 
   getState(key: string): string | null {

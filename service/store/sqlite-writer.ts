@@ -107,6 +107,7 @@ function run(request: WriterRequest): unknown {
     case 'countBounces': return db.countBounces(args[0] as string, args[1] as string);
     case 'addToAggregate': return db.addToAggregate(args[0] as string, args[1] as string, args[2] as string);
     case 'addToAggregates': return db.addToAggregates(args[0] as Parameters<SqliteCore['addToAggregates']>[0]);
+    case 'purge': return db.purge(args[0] as Parameters<SqliteCore['purge']>[0]);
     case 'getState': return db.getState(args[0] as string);
     case 'setState': return db.setState(args[0] as string, args[1] as string, now);
     // A real committed write: proves the file is writable and the disk accepts data (readiness).

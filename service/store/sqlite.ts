@@ -12,10 +12,12 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { NormalizedEvent } from '../events.js';
+import { checkPurge } from './rows.js';
 import type { SqliteCoreOptions, SqliteSynchronous } from './sqlite-core.js';
 import type { WriterReply, WriterRequest } from './sqlite-writer.js';
 import type {
-  AggregateItem, AggregateValue, AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, StoreCounts, StoredEvent,
+  AggregateItem, AggregateValue, AppendResult, EventState, EventStore, IncomingEvent, LeaseOptions, Outcome, PurgeOptions, StoreCounts,
+  StoredEvent,
 } from './types.js';
 
 export { MIGRATIONS } from './sqlite-core.js';
@@ -191,6 +193,11 @@ export class SqliteEventStore implements EventStore {
   addToAggregates(items: AggregateItem[]): Promise<Map<string, AggregateValue>> {
     if (items.length === 0) return this.status.closed ? this.call('addToAggregates', [items]) : Promise.resolve(new Map());
     return this.call('addToAggregates', [items.map((i) => ({ responseKey: i.responseKey, eventKey: i.eventKey, occurredAt: i.occurredAt }))]);
+  }
+
+  async purge(opts: PurgeOptions): Promise<number> {
+    const { before, limit } = checkPurge(opts);
+    return this.call('purge', [{ before: before.getTime(), limit }]);
   }
 
   getState(key: string): Promise<string | null> {

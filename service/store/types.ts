@@ -1,6 +1,7 @@
 /**
  * The durable event store: one interface, two engines (SQLite embedded, PostgreSQL scale-out).
- * Every raw event is kept so a mapping fix can re-derive it (replay).
+ * Every raw event is kept so a mapping fix can re-derive it (replay), until the retention purge deletes
+ * finished ones (CRS_EVENT_RETENTION, purge()).
  */
 import type { NormalizedEvent } from '../events.js';
 
@@ -67,6 +68,12 @@ export interface StoreCounts {
   deadLetter: number;
 }
 
+/** What purge() may delete: finished events older than `before`, at most `limit` of them. */
+export interface PurgeOptions {
+  before: Date;
+  limit: number;
+}
+
 /** One (response, event) pair of R10 aggregation. */
 export interface AggregateItem {
   responseKey: string;
@@ -122,6 +129,14 @@ export interface EventStore {
    * including every pair of this call. An empty list writes nothing and returns an empty map.
    */
   addToAggregates(items: AggregateItem[]): Promise<Map<string, AggregateValue>>;
+  /**
+   * Retention: deletes up to `limit` events in state `applied` or `ignored` that finished before `before`
+   * (finished = applied_at, else received_at: ignored outcomes record no time; see the engines). Never deletes
+   * pending, unmatched, deadLetter or quarantined events, nor bounces (countBounces, R5), nor aggregate pairs
+   * or key/value state. One bounded statement per call (callers loop); returns how many were deleted.
+   * A purged event's dedup key is gone: a re-delivery of it is stored and processed again as new.
+   */
+  purge(opts: PurgeOptions): Promise<number>;
   /** Simple key/value state (poller watermarks, local bounce counters). */
   getState(key: string): Promise<string | null>;
   setState(key: string, value: string): Promise<void>;

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { priorityOf } from '../../service/events.js';
 import type { EventType, NormalizedEvent } from '../../service/events.js';
+import { EVENT_STATES } from '../../service/store/types.js';
 import type { EventStore, IncomingEvent } from '../../service/store/types.js';
 
 export class FakeClock {
@@ -463,6 +464,120 @@ export function describeEventStoreConformance(engine: 'sqlite' | 'postgres', har
         ])));
         expect(batches.map((b) => b.get('r1')!.count).sort()).toEqual([4, 5, 6]);
         expect(batches.map((b) => b.get('r3')!.count).sort()).toEqual([1, 2, 3]);
+      });
+    });
+
+    describe('purge (retention)', () => {
+      const HOUR = 3_600_000;
+      const DAY = 24 * HOUR;
+
+      /** Leases every pending event (long lease) and returns a key → id lookup. */
+      async function leaseAll(store: EventStore): Promise<(key: string) => string> {
+        const leased = await store.lease({ owner: 'w', limit: 100, leaseMs: 100 * DAY });
+        return (key) => leased.find((e) => e.dedupKey === key)!.id;
+      }
+
+      it('deletes only applied and ignored events that finished before the cut-off, never unfinished ones or bounces', async () => {
+        const store = await fresh();
+        const t0 = clock.now().getTime();
+        await store.append([
+          incoming('applied-early'), incoming('applied-late'), incoming('ignored-early'), incoming('ignored-late'),
+          incoming('bounce-ignored', 'bounce', { bounceKind: 'soft' }), incoming('bounce-applied', 'bounce', { bounceKind: 'hard' }),
+          incoming('pending'), incoming('unmatched'), incoming('dead'), incoming('quarantined'), incoming('replayed'),
+          quarantinedElement('{"type":"opn"}'),
+        ]);
+        const id = await leaseAll(store);
+        clock.advance(HOUR);
+        const later = new Date(t0 + 100 * DAY);
+        await store.complete('w', [
+          { id: id('applied-early'), state: 'applied' }, { id: id('ignored-early'), state: 'ignored', error: 'R2' },
+          { id: id('bounce-ignored'), state: 'ignored', error: 'below threshold' }, { id: id('bounce-applied'), state: 'applied' },
+          { id: id('pending'), state: 'pending', error: 'HTTP 503', nextAttemptAt: later },
+          { id: id('unmatched'), state: 'unmatched', nextAttemptAt: later }, { id: id('dead'), state: 'deadLetter' },
+          { id: id('quarantined'), state: 'quarantined', error: 'mapping rejected' }, { id: id('replayed'), state: 'applied' },
+        ]);
+        // replay makes an applied event pending again (its applied_at stays): unfinished work, kept
+        await store.requeue([{ id: id('replayed'), normalized: normalized('replayed') }]);
+        clock.advance(2 * DAY);
+        await store.complete('w', [{ id: id('applied-late'), state: 'applied' }, { id: id('ignored-late'), state: 'ignored' }]);
+        const appliedLateAt = t0 + HOUR + 2 * DAY;
+
+        // applied events age from applied_at; ignored ones (no outcome time is recorded) from received_at
+        expect(await store.purge({ before: new Date(t0 + DAY), limit: 100 })).toBe(3);
+        const remaining = async () => (await Promise.all(EVENT_STATES.map((state) => store.list(state, 100))))
+          .flat().map((e) => e.dedupKey ?? e.state);
+        expect((await remaining()).sort()).toEqual([
+          'applied-late', 'bounce-applied', 'bounce-ignored', 'dead', 'pending', 'quarantined', 'quarantined', 'replayed', 'unmatched',
+        ].sort());
+        expect(await store.purge({ before: new Date(t0 + DAY), limit: 100 })).toBe(0);
+        expect(await store.purge({ before: new Date(appliedLateAt), limit: 100 })).toBe(0); // finished exactly at the cut-off
+        expect(await store.purge({ before: new Date(appliedLateAt + 1), limit: 100 })).toBe(1);
+
+        // far in the future: whatever is left is unfinished, needs an operator, or is a bounce
+        expect(await store.purge({ before: new Date(t0 + 1000 * DAY), limit: 100 })).toBe(0);
+        expect((await remaining()).sort()).toEqual([
+          'bounce-applied', 'bounce-ignored', 'dead', 'pending', 'quarantined', 'quarantined', 'replayed', 'unmatched',
+        ].sort());
+        expect(await store.counts()).toEqual({ received: 8, pending: 2, applied: 1, ignored: 1, unmatched: 1, quarantined: 2, deadLetter: 1 });
+        expect(await store.countBounces('100', 'a@example.com')).toEqual({ hard: 1, soft: 1 });
+      });
+
+      it('deletes at most `limit` events per call, those that finished first', async () => {
+        const store = await fresh();
+        await store.append(['k0', 'k1', 'k2', 'k3', 'k4'].map((k) => incoming(k)));
+        const id = await leaseAll(store);
+        for (const k of ['k3', 'k1', 'k4', 'k0', 'k2']) {
+          clock.advance(60_000);
+          await store.complete('w', [{ id: id(k), state: 'applied' }]);
+        }
+        const before = new Date(clock.now().getTime() + 1);
+        expect(await store.purge({ before, limit: 0 })).toBe(0);
+        expect(await store.purge({ before, limit: 2 })).toBe(2);
+        expect((await store.list('applied', 10)).map((e) => e.dedupKey)).toEqual(['k4', 'k2', 'k0']); // k3, k1 finished first
+        expect(await store.counts()).toMatchObject({ received: 3, applied: 3 });
+        expect(await store.purge({ before, limit: 2 })).toBe(2);
+        expect(await store.purge({ before, limit: 2 })).toBe(1);
+        expect(await store.counts()).toEqual({ received: 0, pending: 0, applied: 0, ignored: 0, unmatched: 0, quarantined: 0, deadLetter: 0 });
+      });
+
+      it('lets concurrent purges (two connections) share the work without deleting an event twice', async () => {
+        const store = await fresh();
+        await store.append(Array.from({ length: 10 }, (_, i) => incoming(`k${i}`)));
+        const id = await leaseAll(store);
+        await store.complete('w', Array.from({ length: 10 }, (_, i) => ({ id: id(`k${i}`), state: 'ignored' as const })));
+        const other = await second();
+        const before = new Date(clock.now().getTime() + 1);
+        const [a, b] = await Promise.all([store.purge({ before, limit: 3 }), other.purge({ before, limit: 3 })]);
+        expect(a + b).toBe(6);
+        expect((await store.counts()).ignored).toBe(4);
+      });
+
+      it('accepts a re-delivery of a purged event as new (its dedup key is gone); aggregates and key/value state are untouched', async () => {
+        const store = await fresh();
+        await store.append([incoming('purged'), incoming('kept')]);
+        const id = await leaseAll(store);
+        await store.addToAggregates([
+          { responseKey: 'r1', eventKey: 'purged', occurredAt: '2026-11-26T09:00:00Z' },
+          { responseKey: 'r1', eventKey: 'kept', occurredAt: '2026-11-26T09:30:00Z' },
+        ]);
+        await store.setState('poll.watermark.100', '2026-11-26T09:00:00Z');
+        await store.complete('w', [{ id: id('purged'), state: 'applied' }]);
+        clock.advance(DAY);
+        await store.complete('w', [{ id: id('kept'), state: 'applied' }]);
+        expect(await store.purge({ before: clock.now(), limit: 10 })).toBe(1);
+
+        // Expected: the event is stored and processed again. Harmless: Dataverse ids are deterministic and
+        // the aggregate already holds this event key, so its count does not grow.
+        expect(await store.append([incoming('purged'), incoming('kept')])).toEqual({ accepted: 1, duplicates: 1, quarantined: 0 });
+        expect((await store.list('pending', 10)).map((e) => e.dedupKey)).toEqual(['purged']);
+        expect(await store.addToAggregate('r1', 'purged', '2026-11-26T09:00:00Z'))
+          .toEqual({ count: 2, firstAt: '2026-11-26T09:00:00Z', lastAt: '2026-11-26T09:30:00Z' });
+        expect(await store.getState('poll.watermark.100')).toBe('2026-11-26T09:00:00Z');
+      });
+
+      it('rejects an invalid cut-off date', async () => {
+        const store = await fresh();
+        await expect(store.purge({ before: new Date('not a date'), limit: 10 })).rejects.toThrow(/valid date/);
       });
     });
 

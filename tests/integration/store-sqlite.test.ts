@@ -63,7 +63,7 @@ describe('SQLite engine settings', () => {
 });
 
 describe('SQLite per-state counters', () => {
-  it('always equal a count of the rows, through every kind of transition', async () => {
+  it('always equal a count of the rows, through every kind of transition (purge included)', async () => {
     const file = path.join(dir, 'counters.sqlite');
     const store = await openStore(`sqlite:${file}`);
     try {
@@ -74,6 +74,11 @@ describe('SQLite per-state counters', () => {
       ]);
       const [q] = await store.list('quarantined', 1);
       await store.requeue([{ id: q!.id, normalized: normalized('d') }, { id: leased[0]!.id, quarantineReason: 'x' }]);
+      await store.append([incoming('e'), incoming('f')]);
+      const more = await store.lease({ owner: 'w', limit: 10, leaseMs: 60_000 });
+      const outcome = (key: string, state: 'applied' | 'ignored') => ({ id: more.find((x) => x.dedupKey === key)!.id, state });
+      await store.complete('w', [outcome('e', 'applied'), outcome('f', 'ignored')]);
+      expect(await store.purge({ before: new Date(Date.now() + 86_400_000), limit: 10 })).toBe(2); // the delete trigger
       const db = new Database(file, { readonly: true });
       const actual = Object.fromEntries(db.prepare('SELECT state, count(*) AS n FROM crs_events GROUP BY state').raw().all() as [string, number][]);
       db.close();

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseInterval, parseIpList } from '../../service/config.js';
+import { ConfigError, loadConfig, parseInterval, parseIpList, parseRetention } from '../../service/config.js';
 
 const production = {
   CRS_DATAVERSE_URL: 'https://contoso.crm4.dynamics.com/',
@@ -31,6 +31,7 @@ describe('loadConfig defaults', () => {
       storeUrl: 'sqlite:./data/crs.sqlite',
       demoMode: true,
       pollIntervalMs: 3_600_000,
+      eventRetentionMs: 30 * 86_400_000,
       responseGranularity: 'aggregate',
       logLevel: 'info',
       spamComplaintOptOut: true,
@@ -69,6 +70,11 @@ describe('loadConfig defaults', () => {
     ['CRS_BOUNCE_HARD_LIMIT', '2', 'bounceHardLimit', 2],
     ['CRS_WORKER_BATCH_SIZE', '250', 'workerBatchSize', 250],
     ['CRS_POLL_INTERVAL', '0', 'pollIntervalMs', 0],
+    ['CRS_EVENT_RETENTION', '0', 'eventRetentionMs', 0],
+    ['CRS_EVENT_RETENTION', '45d', 'eventRetentionMs', 45 * 86_400_000],
+    ['CRS_EVENT_RETENTION', '1d', 'eventRetentionMs', 86_400_000],
+    ['CRS_EVENT_RETENTION', '36h', 'eventRetentionMs', 36 * 3_600_000],
+    ['CRS_EVENT_RETENTION', '86400', 'eventRetentionMs', 86_400_000],
   ])('%s=%s sets %s', (name, value, key, expected) => {
     expect(loadConfig({ [name]: value })[key as keyof ReturnType<typeof loadConfig>]).toEqual(expected);
   });
@@ -90,6 +96,11 @@ describe('loadConfig refuses wrong values with one line naming the variable', ()
     [{ CRS_WEBHOOK_AUTH: 'basic' }, 'CRS_WEBHOOK_AUTH'],
     [{ CRS_POLL_INTERVAL: '1d' }, 'CRS_POLL_INTERVAL'],
     [{ CRS_POLL_INTERVAL: '-5' }, 'CRS_POLL_INTERVAL'],
+    [{ CRS_EVENT_RETENTION: 'forever' }, 'CRS_EVENT_RETENTION'],
+    [{ CRS_EVENT_RETENTION: '1.5d' }, 'CRS_EVENT_RETENTION'],
+    [{ CRS_EVENT_RETENTION: '-30d' }, 'CRS_EVENT_RETENTION'],
+    [{ CRS_EVENT_RETENTION: '4w' }, 'CRS_EVENT_RETENTION'],
+    [{ CRS_EVENT_RETENTION: '36501d' }, 'CRS_EVENT_RETENTION'],
     [{ CRS_RESPONSE_GRANULARITY: 'daily' }, 'CRS_RESPONSE_GRANULARITY'],
     [{ CRS_LOG_LEVEL: 'verbose' }, 'CRS_LOG_LEVEL'],
     [{ CRS_SPAM_COMPLAINT_OPTOUT: 'maybe' }, 'CRS_SPAM_COMPLAINT_OPTOUT'],
@@ -157,6 +168,27 @@ describe('parseInterval', () => {
     ['1H', 3_600_000],
   ])('%s → %d ms', (input, ms) => expect(parseInterval(input)).toBe(ms));
   it.each(['', 'h', '1.5h', '1d', 'soon'])('%s is refused', (input) => expect(parseInterval(input)).toBeNull());
+});
+
+describe('CRS_EVENT_RETENTION below one day', () => {
+  it.each(['23h', '1h', '1439m', '86399', '1s'])('%s is refused at start, with the reason on one line', (value) => {
+    const err = errorOf({ CRS_EVENT_RETENTION: value });
+    expect(err.variable).toBe('CRS_EVENT_RETENTION');
+    expect(err.message).toMatch(/^CRS_EVENT_RETENTION: must be 0 or at least 1d/);
+    expect(err.message).not.toContain('\n');
+  });
+});
+
+describe('parseRetention', () => {
+  it.each([
+    ['0', 0],
+    ['30d', 30 * 86_400_000],
+    ['2D', 2 * 86_400_000],
+    ['48h', 48 * 3_600_000],
+    ['90m', 5_400_000],
+    ['100', 100_000],
+  ])('%s → %d ms', (input, ms) => expect(parseRetention(input)).toBe(ms));
+  it.each(['', 'd', '1.5d', '-1d', '1w', 'soon'])('%s is refused', (input) => expect(parseRetention(input)).toBeNull());
 });
 
 describe('parseIpList', () => {
