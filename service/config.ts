@@ -4,7 +4,7 @@
  * secret values never appear in those messages.
  *
  * CONFIG_VARIABLES is the single list of variables (name, default, description); the docs test
- * (tests/unit/config-docs.test.ts) checks docs/service.md's table against it.
+ * (tests/unit/config-docs.test.ts) checks README.md's "## Configuration" table against it.
  */
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';

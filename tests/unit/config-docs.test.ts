@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES, describeVariables } from '../../service/config.js';
 
-/** Rows of the "## Configuration" table in docs/service.md: variable name → default column text. */
+/** Rows of the "## Configuration" table in README.md: variable name → default column text. */
 function documentedVariables(): Map<string, string> {
   const doc = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const section = doc.split(/^## /m).find((s) => s.startsWith('Configuration'));
