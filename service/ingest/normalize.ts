@@ -126,17 +126,31 @@ function parseType(obj: Obj): EventType {
   return type;
 }
 
+/** Digits at [start, start + length) of a string known to hold digits there (CANONICAL_UTC matched). */
+function digitsAt(s: string, start: number, length: number): number {
+  let n = 0;
+  for (let i = start; i < start + length; i++) n = n * 10 + (s.charCodeAt(i) - 48);
+  return n;
+}
+
+/** `YYYY-MM-DDTHH:MM:SS…Z` names a real instant from 2000 up to (not including) 2100. */
+function isValidCanonicalUtc(s: string): boolean {
+  const year = digitsAt(s, 0, 4);
+  const month = digitsAt(s, 5, 2);
+  const day = digitsAt(s, 8, 2);
+  if (year < 2000 || year >= 2100 || month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const daysInMonth = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return day <= daysInMonth && digitsAt(s, 11, 2) <= 23 && digitsAt(s, 14, 2) <= 59 && digitsAt(s, 17, 2) <= 59;
+}
+
 /** ISO 8601 or epoch milliseconds/seconds → `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds). */
 export function parseOccurredAt(value: unknown): string | { error: string } {
-  // Fast path for the common canonical form; the round trip rejects what Date.parse would roll over
-  // (2026-02-31, 24:00:00). Anything else takes the general path below, which also words the errors.
-  if (typeof value === 'string' && CANONICAL_UTC.test(value)) {
-    const parsed = Date.parse(value);
-    if (parsed >= EARLIEST && parsed < LATEST) {
-      const iso = new Date(parsed).toISOString();
-      if (iso.slice(0, 19) === value.slice(0, 19)) return `${iso.slice(0, 19)}Z`;
-    }
-  }
+  // Fast path for the common canonical form: check the calendar fields by arithmetic (Date.parse would
+  // roll 2026-02-31 over to March) and keep the text. Measured at a tenth of the Date round trip, which
+  // was the largest single cost of normalizing a batch. Anything else takes the general path below,
+  // which also words the errors.
+  if (typeof value === 'string' && CANONICAL_UTC.test(value) && isValidCanonicalUtc(value)) return `${value.slice(0, 19)}Z`;
   let ms: number;
   if (typeof value === 'number' || (typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value))) {
     const n = Number(value);

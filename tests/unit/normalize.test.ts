@@ -246,6 +246,43 @@ describe('normalizeEvent: time formats', () => {
   });
 });
 
+describe('parseOccurredAt: the canonical fast path agrees with the Date round trip', () => {
+  /** What the fast path answered before it checked fields by arithmetic: Date.parse, then the round trip. */
+  function byDateRoundTrip(value: string): string | undefined {
+    const parsed = Date.parse(value);
+    if (!(parsed >= Date.UTC(2000, 0, 1) && parsed < Date.UTC(2100, 0, 1))) return undefined;
+    const iso = new Date(parsed).toISOString();
+    return iso.slice(0, 19) === value.slice(0, 19) ? `${iso.slice(0, 19)}Z` : undefined;
+  }
+
+  it('on every combination of edge values of each field (224,532 timestamps)', () => {
+    const pad = (n: number, width: number) => String(n).padStart(width, '0');
+    let compared = 0;
+    const disagreements: string[] = [];
+    for (const year of [1999, 2000, 2023, 2024, 2099, 2100]) {
+      for (let month = 0; month <= 13; month++) {
+        for (let day = 0; day <= 32; day++) {
+          for (const hour of [0, 23, 24]) {
+            for (const minute of [0, 59, 60]) {
+              for (const second of [0, 59, 60]) {
+                for (const fraction of ['', '.5', '.999']) {
+                  const value = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}${fraction}Z`;
+                  const expected = byDateRoundTrip(value);
+                  const actual = parseOccurredAt(value);
+                  compared++;
+                  if (expected === undefined ? typeof actual === 'string' : actual !== expected) disagreements.push(`${value}: ${JSON.stringify(actual)}`);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    expect(compared).toBe(224_532);
+    expect(disagreements).toEqual([]);
+  });
+});
+
 describe('normalizeEvent: every quarantine reason', () => {
   it.each([
     ['not an object: array', [base], /must be a JSON object, got an array/],
