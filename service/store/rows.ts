@@ -25,6 +25,24 @@ export interface NewEventRow {
   bounceKind: string | null;
 }
 
+/**
+ * The dedup_key column value of an event. A natural key is `nk:` + a hash, so without a prefix every
+ * insert into the UNIQUE index lands on a random page, and once the index outgrows the page cache each
+ * insert reads and dirties another page (SQLite, 85-row commits: CPU per insert 26 µs at 0.1 M rows,
+ * 40 µs at 1 M). The hour of occurredAt in front keeps one hour's inserts together (27 µs at 1 M rows).
+ * The hash covers occurredAt, so equal keys still give equal column values. Event-id keys stay as they
+ * are: the same id may come again with another time and must still be one event.
+ */
+export function storedDedupKey(n: Pick<NormalizedEvent, 'key' | 'occurredAt'>): string {
+  return n.key.startsWith('nk:') ? `${n.occurredAt.slice(0, 13)}|${n.key}` : n.key;
+}
+
+/** The event's key (NormalizedEvent.key) of a dedup_key column value. */
+export function keyOfStoredDedupKey(column: string): string {
+  const bar = column.indexOf('|nk:');
+  return bar === 13 ? column.slice(bar + 1) : column;
+}
+
 /** Priority of a quarantined element: it is never leased, the value only keeps the column NOT NULL. */
 const QUARANTINE_PRIORITY = priorityOf(undefined);
 
@@ -46,7 +64,7 @@ export function toNewEventRow(event: IncomingEvent): NewEventRow {
   }
   return {
     clientId: event.clientId,
-    dedupKey: n.key,
+    dedupKey: storedDedupKey(n),
     raw: event.raw,
     normalized: JSON.stringify(n),
     state: 'pending',
@@ -145,7 +163,7 @@ export function toStoredEvent<Time>(r: EventRow<Time>, isoOf: (t: Time) => strin
   return {
     id: String(r.id),
     clientId: r.client_id,
-    dedupKey: r.dedup_key,
+    dedupKey: r.dedup_key === null ? null : keyOfStoredDedupKey(r.dedup_key),
     raw: r.raw,
     normalized: parseNormalized(r.normalized),
     state: r.state,

@@ -125,6 +125,15 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         WHERE state IN ('applied','ignored') AND event_type IS NOT 'bounce';
     `,
   },
+  {
+    version: 6,
+    name: 'natural dedup keys clustered by hour',
+    // rows.ts storedDedupKey: the hour of occurredAt in front of natural keys keeps the UNIQUE index's inserts together.
+    sql: `
+      UPDATE crs_events SET dedup_key = substr(json_extract(normalized, '$.occurredAt'), 1, 13) || '|' || dedup_key
+        WHERE dedup_key LIKE 'nk:%' AND normalized IS NOT NULL;
+    `,
+  },
 ];
 
 const toStoredEvent = (r: EventRow): StoredEvent => rowToStoredEvent(r, (ms) => new Date(ms).toISOString());

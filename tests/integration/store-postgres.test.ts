@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../service/store/index.js';
 import { MIGRATIONS } from '../../service/store/postgres.js';
+import { normalizeEvent } from '../../service/ingest/normalize.js';
 import { describeEventStoreConformance, incoming } from './store-conformance.js';
 
 const BASE = 'postgres://postgres@127.0.0.1:5432/test';
@@ -58,6 +59,9 @@ describe('PostgreSQL engine settings', () => {
 
   it('upgrades a version-1 schema in place: stored events stay, waiting retries stay deferred', async () => {
     const s = `${prefix}_v1`;
+    const result = normalizeEvent({ type: 'open', mailingId: 7, recipientId: 'r@example.com', timestamp: '2026-11-26T10:15:00Z' }, { pathClientId: '100', origin: 'webhook' });
+    if (!result.ok) throw new Error(result.reason);
+    const old = result.event;
     await admin.query(`CREATE SCHEMA ${s}`);
     const c = await admin.connect();
     try {
@@ -67,16 +71,24 @@ describe('PostgreSQL engine settings', () => {
         INSERT INTO crs_schema_migrations (version, name) VALUES (1, 'v1');
         INSERT INTO crs_events (client_id, dedup_key, raw, state, priority, received_at, next_attempt_at, first_unmatched_at)
           VALUES ('100', 'waiting', '{}', 'unmatched', 1, now(), '2100-01-01', now()), ('100', 'ready', '{}', 'pending', 1, now(), now(), NULL);`);
+      // An event stored with a natural key before keys were clustered by hour (migration 4).
+      await c.query(`INSERT INTO crs_events (client_id, dedup_key, raw, normalized, state, priority, received_at, next_attempt_at)
+        VALUES ('100', $1, '{}', $2, 'applied', 5, now(), now())`, [old.key, JSON.stringify(old)]);
       await c.query('RESET search_path');
     } finally {
       c.release();
     }
     const store = await openStore(`${BASE}?schema=${s}`);
     try {
-      expect((await store.counts()).received).toBe(2);
+      expect((await store.counts()).received).toBe(3);
       expect((await store.lease({ owner: 'w', limit: 10, leaseMs: 1000 })).map((e) => e.dedupKey)).toEqual(['ready']);
       const { rows } = await admin.query(`SELECT version FROM ${s}.crs_schema_migrations ORDER BY version`);
       expect(rows).toEqual(MIGRATIONS.map((m) => ({ version: m.version })));
+      // The same event delivered again after the upgrade is still a duplicate.
+      expect(await store.append([{ clientId: '100', raw: '{}', normalized: old }])).toEqual({ accepted: 0, duplicates: 1, quarantined: 0 });
+      expect((await store.list('applied', 10)).map((e) => e.dedupKey)).toEqual([old.key]);
+      const stored = await admin.query(`SELECT dedup_key FROM ${s}.crs_events WHERE state = 'applied'`);
+      expect(stored.rows).toEqual([{ dedup_key: `2026-11-26T10|${old.key}` }]);
     } finally {
       await store.close();
     }

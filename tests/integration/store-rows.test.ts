@@ -1,6 +1,9 @@
 /** Engine-independent store logic (service/store/rows.ts): pure, table-driven. */
 import { describe, expect, it } from 'vitest';
-import { checkOutcomes, isStoreId, lastOutcomePerId, splitGroupResults, toNewEventRow, toRequeueRow } from '../../service/store/rows.js';
+import { normalizeEvent } from '../../service/ingest/normalize.js';
+import {
+  checkOutcomes, isStoreId, keyOfStoredDedupKey, lastOutcomePerId, splitGroupResults, storedDedupKey, toNewEventRow, toRequeueRow,
+} from '../../service/store/rows.js';
 import { incoming, normalized, quarantinedElement } from './store-conformance.js';
 
 describe('toNewEventRow', () => {
@@ -23,6 +26,35 @@ describe('toNewEventRow', () => {
 
   it('gives opens lower priority than compliance events', () => {
     expect(toNewEventRow(incoming('a', 'open')).priority).toBeGreaterThan(toNewEventRow(incoming('b', 'unsubscribe')).priority);
+  });
+});
+
+describe('storedDedupKey (the dedup_key column)', () => {
+  const natural = (timestamp: string, recipientId = 'r1') => {
+    const result = normalizeEvent({ type: 'open', mailingId: 7, recipientId, timestamp }, { pathClientId: '100', origin: 'webhook' });
+    if (!result.ok) throw new Error(result.reason);
+    return result.event;
+  };
+
+  it('puts the hour of occurredAt in front of a natural key, and maps back to the key', () => {
+    const n = natural('2026-11-26T10:59:59Z');
+    expect(n.key).toMatch(/^nk:[0-9a-f]{64}$/);
+    expect(storedDedupKey(n)).toBe(`2026-11-26T10|${n.key}`);
+    expect(keyOfStoredDedupKey(storedDedupKey(n))).toBe(n.key);
+    expect(toNewEventRow({ clientId: '100', raw: '{}', normalized: n }).dedupKey).toBe(`2026-11-26T10|${n.key}`);
+  });
+
+  it('gives equal column values to equal keys, and different ones to events of another time or recipient', () => {
+    expect(storedDedupKey(natural('2026-11-26T10:00:00Z'))).toBe(storedDedupKey(natural('2026-11-26T10:00:00.900Z')));
+    expect(storedDedupKey(natural('2026-11-26T10:00:00Z'))).not.toBe(storedDedupKey(natural('2026-11-26T10:00:01Z')));
+    expect(storedDedupKey(natural('2026-11-26T10:00:00Z'))).not.toBe(storedDedupKey(natural('2026-11-26T10:00:00Z', 'r2')));
+  });
+
+  it('keeps event-id keys and other keys as they are (one event whatever time it comes with)', () => {
+    for (const key of ['id:100:evt-1', 'k1', 'id:100:2026-11-26T10|nk:x']) {
+      expect(storedDedupKey({ key, occurredAt: '2026-11-26T10:00:00Z' })).toBe(key);
+      expect(keyOfStoredDedupKey(key)).toBe(key);
+    }
   });
 });
 

@@ -6,6 +6,8 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../service/store/index.js';
 import { MIGRATIONS, SqliteEventStore } from '../../service/store/sqlite.js';
+import { normalizeEvent } from '../../service/ingest/normalize.js';
+import type { NormalizedEvent } from '../../service/events.js';
 import { describeEventStoreConformance, incoming, normalized, quarantinedElement } from './store-conformance.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crs-store-sqlite-'));
@@ -91,6 +93,13 @@ describe('SQLite per-state counters', () => {
   });
 });
 
+/** A real normalizer output with a natural (`nk:`) key. */
+function naturalEvent(): NormalizedEvent {
+  const result = normalizeEvent({ type: 'open', mailingId: 7, recipientId: 'r@example.com', timestamp: '2026-11-26T10:15:00Z' }, { pathClientId: '100', origin: 'webhook' });
+  if (!result.ok) throw new Error(result.reason);
+  return result.event;
+}
+
 describe('SQLite schema upgrade', () => {
   it('upgrades a version-1 file in place: stored events stay, waiting retries stay deferred', async () => {
     const file = path.join(dir, 'v1.sqlite');
@@ -100,13 +109,21 @@ describe('SQLite schema upgrade', () => {
       INSERT INTO crs_schema_migrations VALUES (1, 'v1', 0);
       INSERT INTO crs_events (client_id, dedup_key, raw, state, priority, received_at, next_attempt_at, first_unmatched_at)
         VALUES ('100', 'waiting', '{}', 'unmatched', 1, 1000, 4102444800000, 1000), ('100', 'ready', '{}', 'pending', 1, 2000, 2000, NULL);`);
+    // An event stored with a natural key before keys were clustered by hour (migration 6).
+    const old = naturalEvent();
+    db.prepare(`INSERT INTO crs_events (client_id, dedup_key, raw, normalized, state, priority, received_at, next_attempt_at)
+      VALUES ('100', ?, '{}', ?, 'applied', 5, 500, 500)`).run(old.key, JSON.stringify(old));
     db.close();
     const store = await openStore(`sqlite:${file}`);
     try {
-      expect((await store.counts()).received).toBe(2);
+      expect((await store.counts()).received).toBe(3);
       expect((await store.lease({ owner: 'w', limit: 10, leaseMs: 1000 })).map((e) => e.dedupKey)).toEqual(['ready']);
+      // The same event delivered again after the upgrade is still a duplicate.
+      expect(await store.append([{ clientId: '100', raw: '{}', normalized: old }])).toEqual({ accepted: 0, duplicates: 1, quarantined: 0 });
+      expect((await store.list('applied', 10)).map((e) => e.dedupKey)).toEqual([old.key]);
       const check = new Database(file, { readonly: true });
       expect(check.prepare('SELECT version FROM crs_schema_migrations ORDER BY version').pluck().all()).toEqual(MIGRATIONS.map((m) => m.version));
+      expect(check.prepare("SELECT dedup_key FROM crs_events WHERE state = 'applied'").pluck().get()).toBe(`2026-11-26T10|${old.key}`);
       check.close();
     } finally {
       await store.close();
