@@ -58,6 +58,18 @@ const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${T
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 let sequence = 0;
+let clockSecond = 0;
+let clockText = '';
+/** The current time as Campaign sends it; webhooks arrive moments after the event (recomputed once a second). */
+function nowText(): string {
+  const second = Math.floor(Date.now() / 1000);
+  if (second !== clockSecond) {
+    clockSecond = second;
+    clockText = new Date(second * 1000).toISOString();
+  }
+  return clockText;
+}
+
 /**
  * A realistic Campaign event with a new recipient each time (no duplicates), as JSON text. Built
  * from a template, not JSON.stringify, so the load generator (same 2 cores) spends little CPU.
@@ -67,7 +79,7 @@ function eventText(): string {
   const click = n % 3 === 0;
   return (
     `{"type":"${click ? 'click' : 'open'}","mailingGroupId":1234,"mailingId":1001,"mailId":"m${n.toString(36)}",` +
-    `"recipientListId":77,"recipientId":"bench.recipient.${n}@example.com","timestamp":"2026-11-26T10:00:00.000Z"` +
+    `"recipientListId":77,"recipientId":"bench.recipient.${n}@example.com","timestamp":"${nowText()}"` +
     (click ? `,"url":"https://www.example.com/offer?id=${n}","linkId":5}` : '}')
   );
 }

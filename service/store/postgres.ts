@@ -104,10 +104,10 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
   },
   {
     version: 4,
-    name: 'natural dedup keys clustered by hour',
-    // rows.ts storedDedupKey: the hour of occurredAt in front of natural keys keeps the UNIQUE index's inserts together.
+    name: 'natural dedup keys clustered by time',
+    // rows.ts storedDedupKey: occurredAt in front of natural keys keeps the UNIQUE index's inserts together.
     sql: `
-      UPDATE crs_events SET dedup_key = substr((normalized::json)->>'occurredAt', 1, 13) || '|' || dedup_key
+      UPDATE crs_events SET dedup_key = substr((normalized::json)->>'occurredAt', 1, 19) || '|' || dedup_key
         WHERE dedup_key LIKE 'nk:%' AND normalized IS NOT NULL;
     `,
   },

@@ -28,19 +28,19 @@ export interface NewEventRow {
 /**
  * The dedup_key column value of an event. A natural key is `nk:` + a hash, so without a prefix every
  * insert into the UNIQUE index lands on a random page, and once the index outgrows the page cache each
- * insert reads and dirties another page (SQLite, 85-row commits: CPU per insert 26 µs at 0.1 M rows,
- * 40 µs at 1 M). The hour of occurredAt in front keeps one hour's inserts together (27 µs at 1 M rows).
- * The hash covers occurredAt, so equal keys still give equal column values. Event-id keys stay as they
- * are: the same id may come again with another time and must still be one event.
+ * insert reads and dirties another page. With occurredAt (whole seconds) in front, events that happen
+ * at about the same time — which is how webhooks arrive — are inserted next to each other (SQLite,
+ * 85-row commits, at 1 M rows: 32 µs of CPU per insert with bare hashes, 17 µs with the prefix).
+ * The hash covers occurredAt, so equal keys still give equal column values. Event-id keys stay as
+ * they are: the same id may come again with another time and must still be one event.
  */
 export function storedDedupKey(n: Pick<NormalizedEvent, 'key' | 'occurredAt'>): string {
-  return n.key.startsWith('nk:') ? `${n.occurredAt.slice(0, 13)}|${n.key}` : n.key;
+  return n.key.startsWith('nk:') ? `${n.occurredAt.slice(0, 19)}|${n.key}` : n.key;
 }
 
 /** The event's key (NormalizedEvent.key) of a dedup_key column value. */
 export function keyOfStoredDedupKey(column: string): string {
-  const bar = column.indexOf('|nk:');
-  return bar === 13 ? column.slice(bar + 1) : column;
+  return column.indexOf('|nk:') === 19 ? column.slice(20) : column;
 }
 
 /** Priority of a quarantined element: it is never leased, the value only keeps the column NOT NULL. */

@@ -71,7 +71,7 @@ describe('PostgreSQL engine settings', () => {
         INSERT INTO crs_schema_migrations (version, name) VALUES (1, 'v1');
         INSERT INTO crs_events (client_id, dedup_key, raw, state, priority, received_at, next_attempt_at, first_unmatched_at)
           VALUES ('100', 'waiting', '{}', 'unmatched', 1, now(), '2100-01-01', now()), ('100', 'ready', '{}', 'pending', 1, now(), now(), NULL);`);
-      // An event stored with a natural key before keys were clustered by hour (migration 4).
+      // An event stored with a natural key before keys were clustered by time (migration 4).
       await c.query(`INSERT INTO crs_events (client_id, dedup_key, raw, normalized, state, priority, received_at, next_attempt_at)
         VALUES ('100', $1, '{}', $2, 'applied', 5, now(), now())`, [old.key, JSON.stringify(old)]);
       await c.query('RESET search_path');
@@ -88,7 +88,7 @@ describe('PostgreSQL engine settings', () => {
       expect(await store.append([{ clientId: '100', raw: '{}', normalized: old }])).toEqual({ accepted: 0, duplicates: 1, quarantined: 0 });
       expect((await store.list('applied', 10)).map((e) => e.dedupKey)).toEqual([old.key]);
       const stored = await admin.query(`SELECT dedup_key FROM ${s}.crs_events WHERE state = 'applied'`);
-      expect(stored.rows).toEqual([{ dedup_key: `2026-11-26T10|${old.key}` }]);
+      expect(stored.rows).toEqual([{ dedup_key: `2026-11-26T10:15:00|${old.key}` }]);
     } finally {
       await store.close();
     }

@@ -36,12 +36,12 @@ describe('storedDedupKey (the dedup_key column)', () => {
     return result.event;
   };
 
-  it('puts the hour of occurredAt in front of a natural key, and maps back to the key', () => {
+  it('puts occurredAt in front of a natural key, and maps back to the key', () => {
     const n = natural('2026-11-26T10:59:59Z');
     expect(n.key).toMatch(/^nk:[0-9a-f]{64}$/);
-    expect(storedDedupKey(n)).toBe(`2026-11-26T10|${n.key}`);
+    expect(storedDedupKey(n)).toBe(`2026-11-26T10:59:59|${n.key}`);
     expect(keyOfStoredDedupKey(storedDedupKey(n))).toBe(n.key);
-    expect(toNewEventRow({ clientId: '100', raw: '{}', normalized: n }).dedupKey).toBe(`2026-11-26T10|${n.key}`);
+    expect(toNewEventRow({ clientId: '100', raw: '{}', normalized: n }).dedupKey).toBe(`2026-11-26T10:59:59|${n.key}`);
   });
 
   it('gives equal column values to equal keys, and different ones to events of another time or recipient', () => {
@@ -51,7 +51,7 @@ describe('storedDedupKey (the dedup_key column)', () => {
   });
 
   it('keeps event-id keys and other keys as they are (one event whatever time it comes with)', () => {
-    for (const key of ['id:100:evt-1', 'k1', 'id:100:2026-11-26T10|nk:x']) {
+    for (const key of ['id:100:evt-1', 'k1', 'id:100:2026-11-26T10:00:00|nk:x']) {
       expect(storedDedupKey({ key, occurredAt: '2026-11-26T10:00:00Z' })).toBe(key);
       expect(keyOfStoredDedupKey(key)).toBe(key);
     }

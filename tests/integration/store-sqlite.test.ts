@@ -109,7 +109,7 @@ describe('SQLite schema upgrade', () => {
       INSERT INTO crs_schema_migrations VALUES (1, 'v1', 0);
       INSERT INTO crs_events (client_id, dedup_key, raw, state, priority, received_at, next_attempt_at, first_unmatched_at)
         VALUES ('100', 'waiting', '{}', 'unmatched', 1, 1000, 4102444800000, 1000), ('100', 'ready', '{}', 'pending', 1, 2000, 2000, NULL);`);
-    // An event stored with a natural key before keys were clustered by hour (migration 6).
+    // An event stored with a natural key before keys were clustered by time (migration 6).
     const old = naturalEvent();
     db.prepare(`INSERT INTO crs_events (client_id, dedup_key, raw, normalized, state, priority, received_at, next_attempt_at)
       VALUES ('100', ?, '{}', ?, 'applied', 5, 500, 500)`).run(old.key, JSON.stringify(old));
@@ -123,7 +123,7 @@ describe('SQLite schema upgrade', () => {
       expect((await store.list('applied', 10)).map((e) => e.dedupKey)).toEqual([old.key]);
       const check = new Database(file, { readonly: true });
       expect(check.prepare('SELECT version FROM crs_schema_migrations ORDER BY version').pluck().all()).toEqual(MIGRATIONS.map((m) => m.version));
-      expect(check.prepare("SELECT dedup_key FROM crs_events WHERE state = 'applied'").pluck().get()).toBe(`2026-11-26T10|${old.key}`);
+      expect(check.prepare("SELECT dedup_key FROM crs_events WHERE state = 'applied'").pluck().get()).toBe(`2026-11-26T10:15:00|${old.key}`);
       check.close();
     } finally {
       await store.close();
