@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { NormalizedEvent } from '../events.js';
 import {
-  EVENT_COLUMNS, assertState, bounceCounts, checkOutcomes, checkPurge, countsByState, isStoreId, lastOutcomePerId, toNewEventRow, toRequeueRow,
+  EVENT_COLUMNS, assertState, bounceCounts, checkOutcomes, checkPurge, countsByState, isStoreId, lastOutcomePerId, toRequeueRow,
   toStoredEvent as rowToStoredEvent,
 } from './rows.js';
 import type { EventRow as SharedEventRow, NewEventRow } from './rows.js';
@@ -261,11 +261,6 @@ export class SqliteCore {
   private get stmt() {
     this.statements ??= this.prepare();
     return this.statements;
-  }
-
-  /** Turns one append's events into rows; throws (for that append only) when an event cannot be stored. */
-  static rowsOf(events: IncomingEvent[]): NewEventRow[] {
-    return events.map(toNewEventRow);
   }
 
   /** Writes several append() calls in ONE transaction (one commit, one fsync) and returns each call's counts. */

@@ -10,10 +10,10 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
+import { decodeRows } from './row-frames.js';
 import { SqliteCore } from './sqlite-core.js';
 import type { SqliteCoreOptions } from './sqlite-core.js';
 import type { NewEventRow } from './rows.js';
-import type { IncomingEvent } from './types.js';
 
 /** A request from the store (main thread). `now` is the store's clock (injectable in tests) at the call. */
 export interface WriterRequest {
@@ -124,8 +124,7 @@ function handle(request: WriterRequest): void {
   if (request.op === 'append') {
     try {
       engine(); // closed or not opened: this append fails now
-      const events = JSON.parse(request.args[0] as string) as IncomingEvent[]; // sqlite.ts sends appends as JSON text
-      queue.push({ id: request.id, rows: SqliteCore.rowsOf(events), now: request.now });
+      queue.push({ id: request.id, rows: decodeRows(request.args[0] as string), now: request.now }); // framed by sqlite.ts
     } catch (error) {
       outbox.push({ id: request.id, error: errorOf(error) });
       return;

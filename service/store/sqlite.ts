@@ -13,6 +13,8 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { NormalizedEvent } from '../events.js';
 import { checkPurge } from './rows.js';
+import { encodeRows } from './row-frames.js';
+import { toNewEventRow } from './rows.js';
 import type { SqliteCoreOptions, SqliteSynchronous } from './sqlite-core.js';
 import type { WriterReply, WriterRequest } from './sqlite-writer.js';
 import type {
@@ -137,9 +139,14 @@ export class SqliteEventStore implements EventStore {
   append(events: IncomingEvent[]): Promise<AppendResult> {
     if (this.status.closed) return Promise.reject(new Error('event store is closed'));
     if (events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, quarantined: 0 });
-    // As JSON text: copying one string to the writer costs the main thread less than the structured
-    // clone of the event objects (measured: 2.0 vs 3.8 µs per event), and the writer has time to parse.
-    return this.send('append', [JSON.stringify(events)]);
+    let frame: string;
+    try {
+      // One framed string of rows (row-frames.ts): the cheapest hand-off measured, on both threads.
+      frame = encodeRows(events.map(toNewEventRow));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return this.send('append', [frame]);
   }
 
   lease(opts: LeaseOptions): Promise<StoredEvent[]> {
