@@ -87,6 +87,7 @@ export class SqliteEventStore implements EventStore {
         if ('error' in reply) call.reject(toError(reply.error));
         else call.resolve(reply.value);
       }
+      if (this.outbox.length > 0 && this.writerIdle()) this.postOutbox();
       if (this.calls.size === 0) this.worker.unref();
     });
     this.worker.on('error', (error) => this.fail(new Error(`event store writer thread failed: ${error.message}`)));
@@ -108,14 +109,22 @@ export class SqliteEventStore implements EventStore {
       this.calls.set(id, { resolve: resolve as (value: unknown) => void, reject });
       if (this.calls.size === 1) this.worker.ref();
       this.outbox.push({ id, op, args, now: this.now().getTime() });
-      if (this.outbox.length === 1) setImmediate(this.postOutbox);
+      if (this.writerIdle()) this.postOutbox();
     });
   }
 
+  /** Every request posted to the writer has been answered (the unanswered rest are still in the outbox). */
+  private writerIdle(): boolean {
+    return this.calls.size === this.outbox.length;
+  }
+
   /**
-   * Requests made during one turn of the event loop (e.g. every webhook whose body arrived in one
-   * poll phase) go to the writer as ONE message: a postMessage per request cost more main-thread time
-   * than parsing the request, and the writer commits what one message carries in one transaction.
+   * Adaptive batching, like Nagle's algorithm: a request goes to the writer at once when the writer
+   * has nothing of ours, so a lone webhook waits for nothing; while the writer works (a commit and its
+   * fsync), new requests collect here and go as ONE message the moment it answers (the message
+   * handler), where the writer commits them in one transaction. A postMessage per request cost more
+   * main-thread time than parsing the request; sending once per event-loop turn instead made a
+   * request wait for the end of a long turn while the writer sat idle.
    */
   private readonly postOutbox = (): void => {
     const requests = this.outbox.splice(0);
