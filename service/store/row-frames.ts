@@ -21,12 +21,16 @@ function field(value: string | number | null): string {
 
 /** Fields in this order: clientId, dedupKey, raw, normalized, state, priority, lastError, eventType, email, bounceKind. */
 export function encodeRows(rows: readonly NewEventRow[]): string {
-  let out = `${rows.length}|`;
+  // Array join, not `+=`: concatenation builds a rope that postMessage must flatten while it copies,
+  // which measured 3-5x slower to send than the flat string join makes.
+  const parts: string[] = [`${rows.length}|`];
   for (const r of rows) {
-    out += field(r.clientId) + field(r.dedupKey) + field(r.raw) + field(r.normalized) + field(r.state) + field(r.priority)
-      + field(r.lastError) + field(r.eventType) + field(r.email) + field(r.bounceKind);
+    parts.push(
+      field(r.clientId), field(r.dedupKey), field(r.raw), field(r.normalized), field(r.state), field(r.priority),
+      field(r.lastError), field(r.eventType), field(r.email), field(r.bounceKind),
+    );
   }
-  return out;
+  return parts.join('');
 }
 
 /** Inverse of encodeRows. Throws on a malformed frame (a bug, never input: both ends are ours). */
