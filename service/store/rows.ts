@@ -77,26 +77,17 @@ export function toNewEventRow(event: IncomingEvent): NewEventRow {
 }
 
 /** The row values a replay (requeue) writes: pending with a new normalized form, or quarantined. */
-export interface RequeueRow {
-  id: string;
-  dedupKey: string | null;
-  normalized: string | null;
-  state: 'pending' | 'quarantined';
-  priority: number;
-  lastError: string | null;
-  eventType: string | null;
-  email: string | null;
-  bounceKind: string | null;
-}
+export type RequeueRow = { id: string } & Omit<NewEventRow, 'clientId' | 'raw'>;
 
 export function toRequeueRow(item: { id: string; normalized?: NormalizedEvent; quarantineReason?: string }): RequeueRow {
-  const { dedupKey, normalized, state, priority, lastError, eventType, email, bounceKind } = toNewEventRow({
+  // A replay keeps the stored client and raw text; everything derived from the event is written anew.
+  const { clientId: _clientId, raw: _raw, ...derived } = toNewEventRow({
     clientId: '',
     raw: '',
     ...(item.normalized ? { normalized: item.normalized } : {}),
     ...(item.quarantineReason !== undefined ? { quarantineReason: item.quarantineReason } : {}),
   });
-  return { id: item.id, dedupKey, normalized, state, priority, lastError, eventType, email, bounceKind };
+  return { id: item.id, ...derived };
 }
 
 /** Store ids are decimal sequence numbers; anything else cannot name a stored event. */
