@@ -29,21 +29,32 @@ export interface AppDeps {
   tasks?: readonly BackgroundTask[];
   /** Extra readiness conditions besides a writable store (e.g. "a Dataverse token can be had"). */
   readinessChecks?: readonly ReadinessCheck[];
+  /** Most time a client may take to send one whole request (headers and body); default REQUEST_TIMEOUT_MS. */
+  requestTimeoutMs?: number;
 }
+
+/**
+ * A sender that trickles a request (or never finishes it) is cut off with 408 after this long, so slow
+ * or stalled connections cannot pile up. 60 s still lets a 5 MB batch arrive at ~90 KB/s.
+ */
+export const REQUEST_TIMEOUT_MS = 60_000;
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const httpLogger = deps.logger.child({ component: 'http' });
   const webhook = createWebhookHandler({ ...deps, logger: httpLogger });
 
-  // The server fastify would create (same timeouts), with webhook POSTs taken off before fastify.
+  // The server fastify would create, with webhook POSTs taken off before fastify. Unlike fastify's
+  // default (no limit), a whole request must arrive within the request timeout; node checks it every
+  // connectionsCheckingInterval, so a stalled request is cut off after 1 to 1.5 times the timeout.
+  const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const serverFactory = (fastifyHandler: RequestListener, options: FastifyServerOptions) => {
-    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const serverOptions = { requestTimeout, connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.ceil(requestTimeout / 2))) };
+    const server = createServer(serverOptions, (req: IncomingMessage, res: ServerResponse) => {
       const clientIdSegment = req.method === 'POST' && req.url !== undefined ? matchWebhookPath(req.url) : undefined;
       if (clientIdSegment === undefined) fastifyHandler(req, res);
       else webhook.handle(req, res, clientIdSegment);
     });
     server.keepAliveTimeout = options.keepAliveTimeout ?? 72_000;
-    server.requestTimeout = options.requestTimeout ?? 0;
     server.setTimeout(options.connectionTimeout ?? 0);
     return server;
   };

@@ -251,3 +251,23 @@ describe('webhook handler while closing', () => {
     await inner.close();
   });
 });
+
+describe('a sender that stalls in the middle of a request', () => {
+  it('is cut off with 408 after the request timeout, and nothing is stored', async () => {
+    const config = loadConfig({ CRS_WEBHOOK_AUTH: 'none', CRS_DATAVERSE_URL: 'https://org.example', CRS_TENANT_ID: 't', CRS_CLIENT_ID: 'c', CRS_CLIENT_SECRET: 's' });
+    const store = await openStore('sqlite::memory:');
+    const app = await buildApp({ config, store, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }), requestTimeoutMs: 300 });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as { port: number };
+    const body = JSON.stringify(event({ id: 'stalled-1' }));
+    const started = performance.now();
+    const answer = await rawExchange(port, [
+      `POST /webhooks/campaign/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+    ]);
+    expect(statusOf(answer)).toBe(408);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+    expect((await store.counts()).pending).toBe(0);
+    await app.close();
+    await store.close();
+  });
+});
