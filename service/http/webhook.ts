@@ -2,7 +2,7 @@
  * POST /webhooks/campaign/:clientId (spec §5), as a plain node:http handler: the service's hot path.
  *
  * Checks run cheapest-first and before the body is read: shutting down (503), IP allow-list (403),
- * authentication (401), client id (400), content type (415), declared size (413); then the body is
+ * authentication (401), client id (400), content type and encoding (415), declared size (413); then the body is
  * read (413 past 5 MB), parsed (400), and every element is stored durably before the 200 answer.
  *
  * Why not a fastify route: fastify's request/reply objects, hooks and content-type machinery cost
@@ -127,6 +127,11 @@ export function createWebhookHandler(deps: Pick<AppDeps, 'config' | 'store' | 'm
     const hasBody = headers['transfer-encoding'] !== undefined || (declaredLength !== undefined && declaredLength !== '0');
     if (contentType === undefined ? hasBody : !JSON_MEDIA_TYPE.test(contentType)) {
       return answer(res, started, 415, { error: `Unsupported Media Type: ${contentType === undefined ? 'none' : oneLine(contentType, 100)}` });
+    }
+    // Compressed bodies are not read (Campaign does not send them); RFC 7694 answers them with 415.
+    const encoding = headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      return answer(res, started, 415, { error: `Unsupported Content-Encoding: ${oneLine(encoding, 100)} (send the JSON uncompressed)` });
     }
     if (declaredLength !== undefined && Number(declaredLength) > BODY_LIMIT_BYTES) {
       // Closing the connection spares us reading (and the sender sending) the rest.

@@ -149,6 +149,16 @@ describe('webhook handler over a real server', () => {
     if (status === 415) expect(answer.json).toEqual({ error: `Unsupported Media Type: ${contentType}` });
   });
 
+  it.each([
+    ['gzip', 415],
+    ['br', 415],
+    ['identity', 200],
+  ])('content encoding %s → %i', async (encoding, status) => {
+    const answer = await send(base, { path: '/webhooks/campaign/7', headers: { ...AUTH, 'content-type': 'application/json', 'content-encoding': encoding }, body: JSON.stringify(event({ id: `ce-${encoding}` })) });
+    expect(answer.status).toBe(status);
+    if (status === 415) expect(answer.json).toEqual({ error: `Unsupported Content-Encoding: ${encoding} (send the JSON uncompressed)` });
+  });
+
   it('takes a request without content type and without body as an empty body (400), not 415', async () => {
     const answer = await send(base, { path: '/webhooks/campaign/7', headers: { ...AUTH, 'content-length': '0' } });
     expect(answer.status).toBe(400);
