@@ -14,9 +14,11 @@
  *
  * Options (environment): BENCH_DURATION (s per measurement, default 10), BENCH_ROUNDS (default 3),
  * BENCH_CONNECTIONS (comma list, default "20,200"), BENCH_BATCH_CONNECTIONS (default 8),
- * BENCH_STORE (default a temporary SQLite file). Prints Markdown for docs/benchmarks.md.
+ * BENCH_STORE (default a temporary SQLite file), BENCH_PIN=1 (servers on the last core, the load
+ * generator on the others, with taskset: shows what sharing cores with the load generator costs).
+ * Prints Markdown for docs/benchmarks.md.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -91,8 +93,18 @@ function bodyText(eventsPerRequest: number): string {
   return `[${parts.join(',')}]`;
 }
 
+const PIN = process.env.BENCH_PIN === '1';
+const SERVER_CORE = cpus().length - 1;
+if (PIN) {
+  if (SERVER_CORE < 1) throw new Error('BENCH_PIN=1 needs at least 2 cores');
+  // Every thread of this process (autocannon) on the other cores; taskset keeps the pid when it starts a server.
+  const pinned = spawnSync('taskset', ['-a', '-p', '-c', `0-${SERVER_CORE - 1}`, String(process.pid)], { encoding: 'utf8' });
+  if (pinned.status !== 0) throw new Error(`BENCH_PIN=1: taskset failed: ${pinned.error?.message ?? pinned.stderr.trim()}`);
+}
+
 function startChild(command: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, command, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [file, args] = PIN ? ['taskset', ['-c', String(SERVER_CORE), process.execPath, ...command]] : [process.execPath, command];
+  const proc = spawn(file, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   return new Promise((resolve, reject) => {
     proc.on('exit', (code) => reject(new Error(`${command.join(' ')} exited with ${code}\n${out}`)));
@@ -215,7 +227,7 @@ try {
 }
 
 const cpu = cpus();
-console.log(`\nDate: ${new Date().toISOString()}; machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}; load average at start ${loadAtStart.toFixed(1)}; store: ${engineName === 'SQLite' ? 'SQLite file (WAL, synchronous=FULL)' : 'PostgreSQL (BENCH_STORE)'}; ${ROUNDS} rounds × ${DURATION} s per measurement after a warm-up; bare and ours alternate, order flipped each round.\n`);
+console.log(`\nDate: ${new Date().toISOString()}; machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}; load average at start ${loadAtStart.toFixed(1)}; store: ${engineName === 'SQLite' ? 'SQLite file (WAL, synchronous=FULL)' : 'PostgreSQL (BENCH_STORE)'}; ${ROUNDS} rounds × ${DURATION} s per measurement after a warm-up; bare and ours alternate, order flipped each round${PIN ? `; servers pinned to core ${SERVER_CORE}, the load generator to the others (BENCH_PIN=1)` : ''}.\n`);
 console.log('Every measurement:\n');
 console.log('| round | scenario | connections | requests/s | events/s | p50 ms | p99 ms | server CPU µs/request | load generator CPU µs/request |');
 console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
