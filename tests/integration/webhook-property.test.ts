@@ -13,7 +13,7 @@ import { createLogger } from '../../service/log.js';
 import { createMetrics } from '../../service/metrics.js';
 import { openStore } from '../../service/store/index.js';
 import type { EventStore } from '../../service/store/types.js';
-import { send, type HttpAnswer } from './webhook-helpers.js';
+import { ENGINES, send, type HttpAnswer } from './webhook-helpers.js';
 
 const TOKEN = 'property-token-0123';
 const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
@@ -25,27 +25,6 @@ interface Counts {
   duplicates: number;
   quarantined: number;
 }
-
-let app: FastifyInstance;
-let store: EventStore;
-let base: string;
-
-beforeAll(async () => {
-  const config = loadConfig({ CRS_WEBHOOK_TOKEN: TOKEN, CRS_DATAVERSE_URL: 'https://org.example', CRS_TENANT_ID: 't', CRS_CLIENT_ID: 'c', CRS_CLIENT_SECRET: 's' });
-  store = await openStore('sqlite::memory:');
-  app = await buildApp({ config, store, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-});
-afterAll(async () => {
-  await app.close();
-  await store.close();
-});
-
-const storedTotal = async () => {
-  const c = await store.counts();
-  return c.pending + c.quarantined;
-};
 
 /** Every answer: no 5xx, one line, JSON; an error answer is exactly {"error": "<text>"}. */
 function expectWellFormed(answer: HttpAnswer, allowed: number[]): void {
@@ -77,7 +56,32 @@ const eventLike = fc.record(
   { requiredKeys: [] },
 );
 
-describe('webhook properties', () => {
+describe.each(ENGINES)('webhook properties with the $name store', (engine) => {
+  let app: FastifyInstance;
+  let store: EventStore;
+  let base: string;
+  let cleanup: () => Promise<void>;
+
+  beforeAll(async () => {
+    const location = engine.create();
+    cleanup = location.cleanup;
+    const config = loadConfig({ CRS_WEBHOOK_TOKEN: TOKEN, CRS_DATAVERSE_URL: 'https://org.example', CRS_TENANT_ID: 't', CRS_CLIENT_ID: 'c', CRS_CLIENT_SECRET: 's' });
+    store = await openStore(location.url);
+    app = await buildApp({ config, store, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    await app?.close();
+    await store?.close();
+    await cleanup?.();
+  });
+
+  const storedTotal = async () => {
+    const c = await store.counts();
+    return c.pending + c.quarantined;
+  };
+
   it('accounts for every element of any JSON array of event-like objects, stores exactly the accepted and quarantined ones, and a re-delivery stores no event twice', async () => {
     const seen = { accepted: 0, duplicates: 0, quarantined: 0, resent: 0 };
     const elementsArb = fc.array(fc.oneof({ weight: 4, arbitrary: eventLike }, { weight: 1, arbitrary: fc.jsonValue() }), { maxLength: 20 });
