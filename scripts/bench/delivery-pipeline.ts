@@ -1,6 +1,6 @@
 /**
  * The pipeline parts of `npm run bench:delivery`: the real service pieces, assembled in this
- * process the way service/main.ts and service/sync/task.ts assemble them — fastify webhook route,
+ * process the way service/main.ts and service/sync/task.ts assemble them — the app's webhook handler,
  * SQLite event store, sync worker, Dataverse client (msal, the emulator's authority) — with the
  * store wrapped to note when each event is leased and when it is recorded as applied.
  *

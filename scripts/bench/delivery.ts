@@ -11,7 +11,7 @@
  *   options: --duration 60 --latency-ms 20 --op-cost-ms 5 --dop-hint 4 --window-scale 1
  *            --rate 200 --events-per-request 10 --backlog 100000 --contacts 1000 --store sqlite|postgres
  *
- * The pipeline parts run the real service pieces in this process — webhook route (fastify), SQLite
+ * The pipeline parts run the real service pieces in this process — webhook handler (buildApp), SQLite
  * event store, sync worker, Dataverse client (msal against the emulator's authority) — and time
  * each event from its webhook POST until the Dataverse write that carries it has been answered.
  */

@@ -1,5 +1,5 @@
 /**
- * Child process of the ingestion benchmark: the real service (startService: fastify, auth,
+ * Child process of the ingestion benchmark: the real service (startService: the webhook handler, auth,
  * normalizer, store with group commit) with the configured store, but without a demo emulator or
  * Dataverse, so only ingestion runs. Prints the `listening` log line with the port like `crs serve`.
  */

@@ -5,9 +5,10 @@
  * authentication (401), client id (400), content type and encoding (415), declared size (413); then the body is
  * read (413 past 5 MB), parsed (400), and every element is stored durably before the 200 answer.
  *
- * Why not a fastify route: fastify's request/reply objects, hooks and content-type machinery cost
- * about as much CPU per request as everything this route does itself (docs/benchmarks.md,
- * "Ingestion"). So the server hands webhook POSTs straight to this handler (`matchWebhookPath`),
+ * Why not a plain fastify route: fastify's request/reply objects, hooks and content-type machinery
+ * cost this route ~4.5 µs of CPU per request, 7 % of all the service spends on a single-event webhook
+ * (docs/benchmarks.md, "Ingestion", session 3). So the server hands webhook POSTs straight to this
+ * handler (`matchWebhookPath`),
  * and fastify keeps the rest (health, metrics, admin). The same handler is also mounted as a
  * fastify route that hijacks the request before fastify reads the body: paths the fast match leaves
  * alone (percent-encoded ids) and `app.inject` reach the one implementation either way.
