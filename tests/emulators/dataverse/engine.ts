@@ -6,9 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DvError, CODES, badRequest, duplicateRecord, notFound, notFoundByKey } from './errors.js';
-import { checkFilter, evaluate, type Node, type Resolver } from './filter.js';
+import { checkFilter, evaluate, type CollectionResolver, type Node, type Resolver, type TypeResolver } from './filter.js';
+import { parseFetchXml, type FetchFilter, type FetchQuery } from './fetchxml.js';
 import { metadataXml } from './metadata.js';
-import { parseGuid, parseOptions, parsePrefer, parseResourcePath, type QueryOptions, type ResourceKey, type ResourcePath } from './query.js';
+import { emptyOptions, parseGuid, parseOptions, parsePrefer, parseResourcePath, type QueryOptions, type ResourceKey, type ResourcePath } from './query.js';
 import type { EdmType, EmuColumn, EmuTable, Schema } from './schema.js';
 import { Store, lookupKey, type Row } from './store.js';
 
@@ -164,6 +165,10 @@ export class Engine {
         return this.bulk(t, rp.rest[0]!.slice('Microsoft.Dynamics.CRM.'.length), req);
       }
       if (rp.rest.length > 0) throw new DvError(404, CODES.odata, `Resource not found for the segment '${rp.rest[0]}'.`);
+      if (method === 'GET' && params.has('fetchXml')) return this.fetchXml(t, params, req);
+      for (const named of ['savedQuery', 'userQuery']) {
+        if (params.has(named)) throw badRequest(`The query parameter ${named} is not supported by the emulator.`);
+      }
       if (method === 'GET') return this.query(t, params, prefer, req);
       if (method === 'POST') return this.create(t, req, params, prefer);
       throw new DvError(405, CODES.notSupported, `The requested method ${method} is not allowed on the entity set '${t.entitySet}'.`);
@@ -596,30 +601,65 @@ export class Engine {
     return { table: t, column: c, name };
   }
 
+  /** Value resolution of filter member paths on rows of `t` (columns, `_x_value`, `nav/column`), paths looked up once. */
+  private rowResolvers(t: EmuTable): { types: TypeResolver; resolverOf: (r: Row) => Resolver } {
+    const cache = new Map<string, { table: EmuTable; column: EmuColumn; name: string; nav?: string }>();
+    const info = (path: string[]): { table: EmuTable; column: EmuColumn; name: string; nav?: string } => {
+      const k = path.join('/');
+      let v = cache.get(k);
+      if (!v) { v = this.edmOfPath(t, path); cache.set(k, v); }
+      return v;
+    };
+    return {
+      types: (path) => info(path).column.edm as EdmType,
+      resolverOf: (r) => (path) => {
+        const i = info(path);
+        let row: Row | undefined = r;
+        if (i.nav) {
+          const sn = t.singleNavs.get(i.nav)!;
+          const id = r.values[lookupKey(sn.column.name)];
+          row = id == null ? undefined : this.store.get(i.table, String(id));
+        }
+        return { value: row ? row.values[i.name] ?? null : null, edm: i.column.edm };
+      },
+    };
+  }
+
+  /** Lambda operators: the child table of a collection-valued navigation property of `t`, or a 400. */
+  private lambdaChild(t: EmuTable, nav: string): { child: EmuTable; childColumn: string } {
+    const cn = t.collectionNavs.get(nav);
+    if (cn) return { child: this.schema.tables.get(cn.childTable)!, childColumn: cn.childColumn };
+    if (t.singleNavs.has(nav)) throw badRequest(`The lambda operators any/all need a collection-valued navigation property; '${nav}' on 'Microsoft.Dynamics.CRM.${t.logicalName}' is single-valued.`);
+    throw new DvError(400, '0x0', `Could not find a property named '${nav}' on type 'Microsoft.Dynamics.CRM.${t.logicalName}'.`);
+  }
+
   private select(t: EmuTable, o: QueryOptions, pre?: (r: Row) => boolean): Row[] {
     let pred: ((r: Row) => boolean) | null = null;
     if (o.filter) {
       const f = o.filter;
-      const cache = new Map<string, { table: EmuTable; column: EmuColumn; name: string; nav?: string }>();
-      const info = (path: string[]): { table: EmuTable; column: EmuColumn; name: string; nav?: string } => {
-        const k = path.join('/');
-        let v = cache.get(k);
-        if (!v) { v = this.edmOfPath(t, path); cache.set(k, v); }
-        return v;
+      const own = this.rowResolvers(t);
+      const children = new Map<string, { child: EmuTable; childColumn: string; resolvers: ReturnType<Engine['rowResolvers']> }>();
+      const childOf = (nav: string) => {
+        let c = children.get(nav);
+        if (!c) {
+          const link = this.lambdaChild(t, nav);
+          c = { ...link, resolvers: this.rowResolvers(link.child) };
+          children.set(nav, c);
+        }
+        return c;
       };
-      checkFilter(f, (path) => info(path).column.edm as EdmType);
+      checkFilter(f, own.types, (nav) => childOf(nav).resolvers.types);
       pred = (r) => {
-        const resolver: Resolver = (path) => {
-          const i = info(path);
-          let row: Row | undefined = r;
-          if (i.nav) {
-            const sn = t.singleNavs.get(i.nav)!;
-            const id = r.values[lookupKey(sn.column.name)];
-            row = id == null ? undefined : this.store.get(i.table, String(id));
-          }
-          return { value: row ? row.values[i.name] ?? null : null, edm: i.column.edm };
+        const collection: CollectionResolver = (nav) => {
+          // The child rows whose lookup to the parent holds this row's id (an index lookup, not a scan).
+          const c = childOf(nav);
+          const rows = this.store.table(c.child.logicalName);
+          return [...this.store.candidates(c.child, lookupKey(c.childColumn), r.values[t.primaryId])]
+            .map((id) => rows.get(id))
+            .filter((x): x is Row => x !== undefined)
+            .map((x) => c.resolvers.resolverOf(x));
         };
-        return evaluate(f, resolver);
+        return evaluate(f, own.resolverOf(r), collection);
       };
     }
     const out: Row[] = [];
@@ -703,6 +743,129 @@ export class Engine {
     }
     if (ann) applied.push(`odata.include-annotations="${prefer.get('odata.include-annotations')}"`);
     return { status: 200, writes: 0, headers: jsonHeaders(applied.length ? { 'Preference-Applied': applied.join(',') } : {}), body };
+  }
+
+  // ---------------------------------------------------------------- FetchXML
+
+  /** Column `name` of `t` (FetchXML names lookups by their logical name) and the stored key of its value. */
+  private fetchColumn(t: EmuTable, name: string): { column: EmuColumn; stored: string } {
+    const column = t.columns.get(name);
+    if (!column) throw badRequest(`'${t.logicalName}' entity doesn't contain attribute with Name = '${name}' and NameMapping = 'Logical'.`);
+    return { column, stored: column.type === 'lookup' || column.type === 'customer' ? lookupKey(name) : name };
+  }
+
+  /** A condition value in the column's comparable form (GUIDs and strings lower case, numbers, epoch ms). */
+  private fetchValue(t: EmuTable, name: string, raw: string): unknown {
+    const { column } = this.fetchColumn(t, name);
+    const bad = (): DvError => badRequest(`FetchXML: the value '${raw}' of the condition on '${t.logicalName}.${name}' is not a valid ${column.edm}.`);
+    switch (column.edm) {
+      case 'Edm.Guid': { const g = parseGuid(raw); if (!g) throw bad(); return g; }
+      case 'Edm.String': return raw.toLowerCase();
+      case 'Edm.Int32': case 'Edm.Int64': { if (!/^-?\d+$/.test(raw.trim())) throw bad(); return Number(raw); }
+      case 'Edm.Boolean': { if (!['0', '1', 'true', 'false'].includes(raw)) throw bad(); return raw === '1' || raw === 'true'; }
+      case 'Edm.DateTimeOffset': { const ms = Date.parse(raw); if (Number.isNaN(ms)) throw bad(); return ms; }
+    }
+  }
+
+  private comparable(v: unknown, edm: EdmType): unknown {
+    if (v === null || v === undefined) return null;
+    if (typeof v === 'string') return edm === 'Edm.DateTimeOffset' ? Date.parse(v) : v.toLowerCase();
+    return v;
+  }
+
+  /** Compiles a FetchXML filter on `t` into a row predicate; names and values are checked now, not per row. */
+  private fetchPredicate(t: EmuTable, f: FetchFilter): (r: Row) => boolean {
+    const parts: ((r: Row) => boolean)[] = [
+      ...f.conditions.map((c) => {
+        const { column, stored } = this.fetchColumn(t, c.attribute);
+        const want = this.fetchValue(t, c.attribute, c.value);
+        return (r: Row) => this.comparable(r.values[stored], column.edm) === want;
+      }),
+      ...f.filters.map((sub) => this.fetchPredicate(t, sub)),
+    ];
+    return f.type === 'and' ? (r) => parts.every((p) => p(r)) : (r) => parts.some((p) => p(r));
+  }
+
+  /**
+   * The rows of an inner-joined query: each root row once per combination of matching linked rows
+   * (SQL join semantics, so an aggregate counts a response twice if two parties match).
+   */
+  private fetchRows(t: EmuTable, q: FetchQuery): Row[] {
+    const rootFilters = q.filters.map((f) => this.fetchPredicate(t, f));
+    const links = q.links.map((l) => {
+      const lt = this.schema.tables.get(l.name);
+      if (!lt) throw badRequest(`FetchXML: the link-entity '${l.name}' is not a table of this environment.`);
+      const from = this.fetchColumn(lt, l.from);
+      const to = this.fetchColumn(t, l.to);
+      if (from.column.edm !== to.column.edm) {
+        throw badRequest(`FetchXML: the link-entity '${l.name}' joins '${l.from}' (${from.column.edm}) to '${l.to}' (${to.column.edm}).`);
+      }
+      return { lt, from, to, filters: l.filters.map((f) => this.fetchPredicate(lt, f)) };
+    });
+    const out: Row[] = [];
+    for (const r of this.store.table(t.logicalName).values()) {
+      if (!rootFilters.every((p) => p(r))) continue;
+      let times = 1;
+      for (const l of links) {
+        const key = r.values[l.to.stored];
+        if (key === null || key === undefined) { times = 0; break; }
+        const linked = this.store.table(l.lt.logicalName);
+        times *= [...this.store.candidates(l.lt, l.from.stored, key)].filter((id) => {
+          const lr = linked.get(id);
+          return lr !== undefined && l.filters.every((p) => p(lr));
+        }).length;
+      }
+      for (let i = 0; i < times; i++) out.push(r);
+    }
+    return out;
+  }
+
+  private fetchXml(t: EmuTable, params: URLSearchParams, req: CoreRequest): CoreResponse {
+    for (const k of params.keys()) {
+      if (k !== 'fetchXml') throw badRequest(`The query option ${k} cannot be combined with fetchXml.`);
+    }
+    const q = parseFetchXml(params.get('fetchXml')!);
+    if (q.entity !== t.logicalName) {
+      throw badRequest(`FetchXML: the entity '${q.entity}' does not match the entity set '${t.entitySet}' (${t.logicalName}).`);
+    }
+    const attrs = q.attributes.map((a) => ({ ...a, ...this.fetchColumn(t, a.name) }));
+    for (const a of attrs) {
+      if (a.aggregate === 'sum' && a.column.type !== 'integer' && a.column.type !== 'bigint') {
+        throw badRequest(`FetchXML: the aggregate 'sum' needs a number column; '${a.name}' is ${a.column.type}.`);
+      }
+    }
+    const rows = this.fetchRows(t, q);
+    const context = `${this.api}$metadata#${t.entitySet}`;
+    if (!q.aggregate) {
+      const seen = new Set<unknown>();
+      const unique = q.distinct ? rows.filter((r) => !seen.has(r.values[t.primaryId]) && seen.add(r.values[t.primaryId])) : rows;
+      // The Web API answers a FetchXML page of up to 5000 rows; paging it (page/paging-cookie) is not emulated.
+      if (unique.length > MAX_PAGE) throw badRequest(`FetchXML: ${unique.length} rows match; paging FetchXML results is not supported by the emulator.`);
+      const o = { ...emptyOptions(), select: attrs.map((a) => a.stored) };
+      return { status: 200, writes: 0, headers: jsonHeaders(), body: { '@odata.context': context, value: unique.map((r) => this.project(t, r, o, null, req)) } };
+    }
+    // Aggregate: one row per group (one row in all without groupby), values under their aliases.
+    const groupBy = attrs.filter((a) => a.groupby);
+    const groups = new Map<string, Row[]>();
+    for (const r of rows) {
+      const key = JSON.stringify(groupBy.map((g) => this.comparable(r.values[g.stored], g.column.edm)));
+      const list = groups.get(key);
+      if (list) list.push(r); else groups.set(key, [r]);
+    }
+    if (groupBy.length === 0 && groups.size === 0) groups.set('[]', []);
+    const value = [...groups.values()].map((members) => {
+      const out: Record<string, unknown> = {};
+      for (const a of attrs) {
+        const present = members.map((m) => m.values[a.stored]).filter((v) => v !== null && v !== undefined);
+        if (a.groupby) out[a.alias!] = members[0]!.values[a.stored] ?? null;
+        else if (a.aggregate === 'count') out[a.alias!] = members.length;
+        else if (a.aggregate === 'countcolumn') out[a.alias!] = present.length;
+        // SQL SUM over no values is NULL.
+        else out[a.alias!] = present.length ? present.reduce((s: number, v) => s + Number(v), 0) : null;
+      }
+      return out;
+    });
+    return { status: 200, writes: 0, headers: jsonHeaders(), body: { '@odata.context': context, value } };
   }
 
   private retrieve(t: EmuTable, rp: ResourcePath, params: URLSearchParams, prefer: Map<string, string>, req: CoreRequest): CoreResponse {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkFilter, evaluate, parseFilter, type Resolver } from './filter.js';
+import { badRequest } from './errors.js';
+import { checkFilter, evaluate, parseFilter, type CollectionResolver, type CollectionTypeResolver, type Resolver, type TypeResolver } from './filter.js';
 import type { EdmType } from './schema.js';
 import { parsePrefer, parseResourcePath } from './query.js';
 
@@ -70,6 +71,86 @@ describe('$filter evaluation (table-driven)', () => {
     }
     expect(err).toMatchObject({ status: 400 });
     expect((err as Error).message).toMatch(re);
+  });
+});
+
+describe('lambda any/all over a collection-valued navigation property (table-driven)', () => {
+  // The current row has two parties (the customer A with mask 11, B as To Recipient) and no notes.
+  const A = '0f8fad5b-d9cb-469f-a165-70867728950e';
+  const B = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+  const C = '16fd2706-8baf-433b-82eb-8c7fada847da';
+  const PARTY_COLUMNS: Record<string, EdmType> = { _partyid_value: 'Edm.Guid', participationtypemask: 'Edm.Int32', addressused: 'Edm.String' };
+  const CHILDREN: Record<string, Record<string, unknown>[]> = {
+    parties: [
+      { _partyid_value: A, participationtypemask: 11, addressused: 'anna@example.com' },
+      { _partyid_value: B, participationtypemask: 2, addressused: null },
+    ],
+    notes: [],
+  };
+  const childTypes: TypeResolver = (p) => {
+    const t = PARTY_COLUMNS[p.join('/')];
+    if (!t) throw badRequest(`Could not find a property named '${p.join('/')}'.`);
+    return t;
+  };
+  const collectionTypes: CollectionTypeResolver = (nav) => {
+    if (!(nav in CHILDREN)) throw badRequest(`Could not find a property named '${nav}'.`);
+    return childTypes;
+  };
+  const collections: CollectionResolver = (nav) => CHILDREN[nav]!.map((row): Resolver => (p) => ({ value: row[p.join('/')] ?? null, edm: childTypes(p) }));
+  const matchesLambda = (f: string): boolean => {
+    const n = parseFilter(f);
+    checkFilter(n, types, collectionTypes);
+    return evaluate(n, resolve, collections);
+  };
+
+  const cases: [string, boolean][] = [
+    [`parties/any(p:p/_partyid_value eq ${A} and p/participationtypemask eq 11)`, true],
+    [`parties/any(p:p/_partyid_value eq ${A.toUpperCase()} and p/participationtypemask eq 11)`, true], // GUIDs case-insensitive
+    [`parties/any(p:p/_partyid_value eq ${B} and p/participationtypemask eq 11)`, false], // B is a party, not the customer
+    [`parties/any(p:p/_partyid_value eq ${C})`, false],
+    [`parties/any(x: x/participationtypemask eq 2)`, true],
+    ['parties/all(p:p/participationtypemask eq 11)', false],
+    ['parties/all(p:p/participationtypemask ge 2)', true],
+    ['parties/all(p:p/addressused ne null)', false],
+    ['parties/any()', true],
+    ['notes/any()', false],
+    ['notes/all(p:p/participationtypemask eq 1)', true], // all over nothing
+    [`not parties/any(p:p/_partyid_value eq ${C})`, true],
+    ["count eq 5 and parties/any(p:contains(p/addressused,'example'))", true],
+    [`count eq 6 or parties/any(p:(p/_partyid_value eq ${A}))`, true],
+    [`count eq 6 and parties/any(p:p/_partyid_value eq ${A})`, false],
+  ];
+  it.each(cases)('%s → %s', (f, expected) => {
+    expect(matchesLambda(f)).toBe(expected);
+  });
+
+  const errors: [string, RegExp][] = [
+    ['parties/all()', /'all' needs a lambda expression/],
+    ["parties/any(p:name eq 'x')", /only 'p\/<property>' paths/],
+    ['parties/any(p:p eq 1)', /cannot be used on its own/],
+    ['parties/any(p:p/children/any(c:c/participationtypemask eq 1))', /Nested lambda/],
+    ['owner/parties/any(p:p/participationtypemask eq 1)', /only a collection-valued navigation property of the queried table/],
+    ["parties/any(p:p/_partyid_value eq '0f8fad5b-d9cb-469f-a165-70867728950e')", /incompatible types.*'Edm.Guid' and 'Edm.String'/],
+    ['parties/any(p:p/participationtypemask)', /must be a Boolean expression/],
+    ['parties/any(p:p/unknown eq 1)', /Could not find a property named 'unknown'/],
+    ['nothing/any(p:p/participationtypemask eq 1)', /Could not find a property named 'nothing'/],
+    ['parties/any(p p/participationtypemask eq 1)', /range variable and ':' expected/],
+    ['parties/any(p:p/participationtypemask eq 1', /'\)' expected/],
+    ["parties/any(p:Microsoft.Dynamics.CRM.In(PropertyName='participationtypemask',PropertyValues=['1']))", /inside a lambda expression is not supported/],
+  ];
+  it.each(errors)('%s is a 400', (f, re) => {
+    let err: unknown;
+    try {
+      matchesLambda(f);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ status: 400 });
+    expect((err as Error).message).toMatch(re);
+  });
+
+  it('is a 400 where no collection resolver is given (e.g. a query shape without lambda support)', () => {
+    expect(() => checkFilter(parseFilter('parties/any()'), types)).toThrow(expect.objectContaining({ status: 400, message: expect.stringMatching(/not supported by the emulator/) }));
   });
 });
 

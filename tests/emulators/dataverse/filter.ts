@@ -1,9 +1,11 @@
 /**
  * The OData $filter dialect Dataverse clients use: eq ne gt ge lt le, and or not, parentheses,
  * contains/startswith/endswith (with SQL wildcards), null, unquoted GUID and date-time literals,
- * lookups as `_x_value`, single-valued navigation paths (`nav/column`) and
- * Microsoft.Dynamics.CRM.In / NotIn / Null / NotNull. Operands are type-checked like Dataverse
- * does (a quoted GUID against a Guid column is a 400, not a silent mismatch).
+ * lookups as `_x_value`, single-valued navigation paths (`nav/column`),
+ * Microsoft.Dynamics.CRM.In / NotIn / Null / NotNull, and the lambda operators `any`/`all` over a
+ * collection-valued navigation property of the queried table (`nav/any(p:p/col eq 1)`, `nav/any()`,
+ * `nav/all(p:…)`). Operands are type-checked like Dataverse does (a quoted GUID against a Guid
+ * column is a 400, not a silent mismatch).
  */
 import { badRequest, CODES } from './errors.js';
 import type { EdmType } from './schema.js';
@@ -16,7 +18,9 @@ export type Node =
   | { kind: 'and' | 'or'; left: Node; right: Node }
   | { kind: 'not'; operand: Node }
   | { kind: 'call'; name: string; args: Node[] }
-  | { kind: 'crm'; name: string; params: Record<string, Literal | Literal[]> };
+  | { kind: 'crm'; name: string; params: Record<string, Literal | Literal[]> }
+  /** `nav/any(v:body)`, `nav/all(v:body)`, `nav/any()`; member paths in `body` are relative to the child row (the `v/` prefix removed). */
+  | { kind: 'lambda'; op: 'any' | 'all'; nav: string; variable: string; body: Node | null };
 
 type Tok = { t: 'str' | 'word' | 'num' | 'guid' | 'date' | 'punct'; v: string; pos: number };
 
@@ -52,7 +56,7 @@ function tokenize(src: string): Tok[] {
       i = end + 1;
       continue;
     }
-    if ('(),[]='.includes(ch)) { toks.push({ t: 'punct', v: ch, pos: i }); i++; continue; }
+    if ('(),[]=:'.includes(ch)) { toks.push({ t: 'punct', v: ch, pos: i }); i++; continue; }
     const rest = src.slice(i);
     const g = GUID.exec(rest);
     if (g) { toks.push({ t: 'guid', v: g[0].toLowerCase(), pos: i }); i += g[0].length; continue; }
@@ -80,6 +84,43 @@ export function parseFilter(src: string): Node {
     p++;
   };
   const isWord = (v: string): boolean => peek()?.t === 'word' && peek()!.v === v;
+  // Range variable of the lambda being parsed (the emulator supports one level, no outer properties inside).
+  let rangeVariable: string | null = null;
+
+  function lambda(word: Tok): Node {
+    const slash = word.v.lastIndexOf('/');
+    const op = word.v.slice(slash + 1) as 'any' | 'all';
+    const navPath = word.v.slice(0, slash);
+    if (rangeVariable !== null) throw badRequest(`Nested lambda operators ('${word.v}' inside '${rangeVariable}:…') are not supported by the emulator.`);
+    if (navPath.includes('/')) throw badRequest(`The lambda operator '${op}' on the path '${navPath}' is not supported by the emulator: only a collection-valued navigation property of the queried table.`);
+    expect('(');
+    if (peek()?.v === ')') {
+      p++;
+      if (op === 'all') throw badRequest(`Syntax error: the lambda operator 'all' needs a lambda expression ('${navPath}/all(x:…)') in '${src}'.`);
+      return { kind: 'lambda', op, nav: navPath, variable: '', body: null };
+    }
+    const v = toks[p];
+    if (!v || v.t !== 'word' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(v.v) || toks[p + 1]?.v !== ':') {
+      throw badRequest(`Syntax error: a range variable and ':' expected at position ${v?.pos ?? src.length} in '${src}'.`);
+    }
+    p += 2;
+    rangeVariable = v.v;
+    const body = orExpr();
+    rangeVariable = null;
+    expect(')');
+    return { kind: 'lambda', op, nav: navPath, variable: v.v, body };
+  }
+
+  function memberPath(t: Tok): string[] {
+    const path = t.v.split('/');
+    if (rangeVariable === null) return path;
+    // Inside a lambda body: properties of the child row, written as `<variable>/<property>`.
+    if (path[0] !== rangeVariable) {
+      throw badRequest(`The property '${t.v}' inside the lambda expression over '${rangeVariable}' is not supported by the emulator: only '${rangeVariable}/<property>' paths.`);
+    }
+    if (path.length === 1) throw badRequest(`The range variable '${rangeVariable}' cannot be used on its own; compare one of its properties ('${rangeVariable}/<property>').`);
+    return path.slice(1);
+  }
 
   function literalOf(t: Tok): Literal {
     switch (t.t) {
@@ -94,6 +135,7 @@ export function parseFilter(src: string): Node {
   }
 
   function crmCall(name: string): Node {
+    if (rangeVariable !== null) throw badRequest(`${name} inside a lambda expression is not supported by the emulator.`);
     expect('(');
     const params: Record<string, Literal | Literal[]> = {};
     while (peek() && peek()!.v !== ')') {
@@ -126,6 +168,7 @@ export function parseFilter(src: string): Node {
       if (t.v === 'null') return { kind: 'literal', edm: 'null', value: null };
       if (t.v === 'true' || t.v === 'false') return { kind: 'literal', edm: 'Edm.Boolean', value: t.v === 'true' };
       if (t.v.startsWith('Microsoft.Dynamics.CRM.')) return crmCall(t.v);
+      if (/\/(any|all)$/.test(t.v) && peek()?.v === '(') return lambda(t);
       if (peek()?.v === '(') {
         if (!FUNCS.has(t.v)) throw badRequest(`An unknown function with name '${t.v}' was found. This may also be a function import or a key lookup on a navigation property, which is not allowed.`);
         p++;
@@ -134,7 +177,7 @@ export function parseFilter(src: string): Node {
         expect(')');
         return { kind: 'call', name: t.v, args };
       }
-      return { kind: 'member', path: t.v.split('/') };
+      return { kind: 'member', path: memberPath(t) };
     }
     p++;
     return literalOf(t);
@@ -171,6 +214,12 @@ export function parseFilter(src: string): Node {
 export type Resolver = (path: string[]) => { value: unknown; edm: EdmType };
 /** Type-only resolution (for checking before evaluating rows). */
 export type TypeResolver = (path: string[]) => EdmType;
+/**
+ * For lambda operators: the type resolver of a collection-valued navigation property's child
+ * table (throws 400 when `nav` is not one), and the child rows of the current row.
+ */
+export type CollectionTypeResolver = (nav: string) => TypeResolver;
+export type CollectionResolver = (nav: string) => Resolver[];
 
 const NUMERIC = new Set(['Edm.Int32', 'Edm.Int64', 'Edm.Decimal']);
 
@@ -188,13 +237,24 @@ function typeOf(n: Node, types: TypeResolver): string {
 }
 
 /** Checks operand types once per query (Dataverse rejects e.g. a quoted string against a Guid column). */
-export function checkFilter(n: Node, types: TypeResolver): void {
+export function checkFilter(n: Node, types: TypeResolver, collectionTypes?: CollectionTypeResolver): void {
   switch (n.kind) {
-    case 'and': case 'or': checkFilter(n.left, types); checkFilter(n.right, types); return;
-    case 'not': checkFilter(n.operand, types); return;
+    case 'and': case 'or': checkFilter(n.left, types, collectionTypes); checkFilter(n.right, types, collectionTypes); return;
+    case 'not': checkFilter(n.operand, types, collectionTypes); return;
+    case 'lambda': {
+      if (!collectionTypes) throw badRequest(`The lambda operator '${n.nav}/${n.op}' is not supported by the emulator in this query.`);
+      const childTypes = collectionTypes(n.nav);
+      if (n.body) {
+        checkFilter(n.body, childTypes);
+        const t = typeOf(n.body, childTypes);
+        if (t !== 'Edm.Boolean') throw badRequest(`The lambda expression of '${n.nav}/${n.op}' must be a Boolean expression; found '${t}'.`);
+      }
+      return;
+    }
     case 'member': types(n.path); return;
     case 'literal': return;
     case 'cmp': {
+      for (const operand of [n.left, n.right]) if (operand.kind !== 'member' && operand.kind !== 'literal') checkFilter(operand, types, collectionTypes);
       const a = typeOf(n.left, types);
       const b = typeOf(n.right, types);
       if (!compatible(a, b)) {
@@ -249,10 +309,10 @@ function norm(v: unknown, edm: string): unknown {
   return v;
 }
 
-function value(n: Node, r: Resolver): { v: unknown; edm: string } {
+function value(n: Node, r: Resolver, c?: CollectionResolver): { v: unknown; edm: string } {
   if (n.kind === 'literal') return { v: n.value, edm: n.edm };
   if (n.kind === 'member') { const x = r(n.path); return { v: x.value, edm: x.edm }; }
-  return { v: evaluate(n, r), edm: 'Edm.Boolean' };
+  return { v: evaluate(n, r, c), edm: 'Edm.Boolean' };
 }
 
 function compare(op: string, a: unknown, b: unknown): boolean {
@@ -270,22 +330,31 @@ function compare(op: string, a: unknown, b: unknown): boolean {
   }
 }
 
-export function evaluate(n: Node, r: Resolver): boolean {
+/** `c` gives the child rows for lambda operators (checkFilter has rejected lambdas when there is none). */
+export function evaluate(n: Node, r: Resolver, c?: CollectionResolver): boolean {
   switch (n.kind) {
-    case 'and': return evaluate(n.left, r) && evaluate(n.right, r);
-    case 'or': return evaluate(n.left, r) || evaluate(n.right, r);
-    case 'not': return !evaluate(n.operand, r);
+    case 'and': return evaluate(n.left, r, c) && evaluate(n.right, r, c);
+    case 'or': return evaluate(n.left, r, c) || evaluate(n.right, r, c);
+    case 'not': return !evaluate(n.operand, r, c);
     case 'literal': return n.value === true;
     case 'member': return r(n.path).value === true;
+    case 'lambda': {
+      if (!c) throw badRequest(`The lambda operator '${n.nav}/${n.op}' is not supported by the emulator in this query.`);
+      const children = c(n.nav);
+      const body = n.body;
+      if (!body) return children.length > 0;
+      // `all` over no rows is true (OData); the body sees only the child row.
+      return n.op === 'any' ? children.some((child) => evaluate(body, child)) : children.every((child) => evaluate(body, child));
+    }
     case 'cmp': {
-      const a = value(n.left, r);
-      const b = value(n.right, r);
+      const a = value(n.left, r, c);
+      const b = value(n.right, r, c);
       const edm = a.edm === 'null' ? b.edm : a.edm;
       return compare(n.op, norm(a.v, edm), norm(b.v, edm));
     }
     case 'call': {
-      const s = value(n.args[0]!, r).v;
-      const pat = value(n.args[1]!, r).v;
+      const s = value(n.args[0]!, r, c).v;
+      const pat = value(n.args[1]!, r, c).v;
       if (typeof s !== 'string' || typeof pat !== 'string') return false;
       return likeRegex(pat, n.name as 'contains').test(s);
     }
