@@ -18,8 +18,6 @@ import { registerHealthRoutes, type ReadinessCheck } from './health.js';
 import { BODY_LIMIT_BYTES, oneLine } from './one-line.js';
 import { createWebhookHandler, matchWebhookPath, WEBHOOK_ROUTE } from './webhook.js';
 
-export { BODY_LIMIT_BYTES, oneLine };
-
 export interface AppDeps {
   config: Pick<Config, 'webhook' | 'adminToken' | 'demoMode'> & Partial<Pick<Config, 'dataverse'>>;
   store: EventStore;
