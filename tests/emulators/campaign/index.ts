@@ -268,6 +268,15 @@ export async function startCampaignEmulator(options: CampaignEmulatorOptions = {
     }
     return limit;
   };
+  /** A paged list request: the client, the query and its limit/offset, or undefined once a 400 is sent. */
+  const listRequest = (req: FastifyRequest, reply: FastifyReply): { clientId: string; q: Q; limit: number; offset: number } | undefined => {
+    const clientId = numericClient(req, reply);
+    if (!clientId) return undefined;
+    const q = req.query as Q;
+    const limit = limitOf(q, reply);
+    if (limit === undefined) return undefined;
+    return { clientId, q, limit, offset: Number(q.offset ?? 0) };
+  };
   /** 404 unknown, 409 another client's webhook. */
   const ownWebhook = (req: FastifyRequest, reply: FastifyReply): EmulatorWebhook | undefined => {
     const clientId = numericClient(req, reply);
@@ -296,12 +305,9 @@ export async function startCampaignEmulator(options: CampaignEmulatorOptions = {
 
   // ---- webhooks ----
   app.get(`${REST_PREFIX}/:clientId/webhooks`, async (req, reply) => {
-    const clientId = numericClient(req, reply);
-    if (!clientId) return reply;
-    const q = req.query as Q;
-    const limit = limitOf(q, reply);
-    if (limit === undefined) return reply;
-    const offset = Number(q.offset ?? 0);
+    const page = listRequest(req, reply);
+    if (!page) return reply;
+    const { clientId, q, limit, offset } = page;
     const sortKey = (q.sort ?? 'CREATED').toUpperCase();
     const field = ({ ID: 'id', TYPE: 'type', STATUS: 'status', TARGET_URL: 'targetUrl', CREATED: 'id', MODIFIED: 'modified' } as Record<string, keyof EmulatorWebhook>)[sortKey] ?? 'id';
     const dir = (q.direction ?? 'DESC').toUpperCase() === 'ASC' ? 1 : -1;
@@ -400,12 +406,9 @@ export async function startCampaignEmulator(options: CampaignEmulatorOptions = {
 
   // ---- unsubscribes ----
   app.get(`${REST_PREFIX}/:clientId/unsubscribes`, async (req, reply) => {
-    const clientId = numericClient(req, reply);
-    if (!clientId) return reply;
-    const q = req.query as Q;
-    const limit = limitOf(q, reply);
-    if (limit === undefined) return reply;
-    const offset = Number(q.offset ?? 0);
+    const page = listRequest(req, reply);
+    if (!page) return reply;
+    const { clientId, q, limit, offset } = page;
     const sort = (q.sort ?? 'created') as keyof EmulatorUnsubscribe;
     const dir = (q.direction ?? 'ASC').toUpperCase() === 'DESC' ? -1 : 1;
     const ids = q.recipientIds ? new Set(q.recipientIds.split(',').map((s) => s.toLowerCase())) : undefined;
@@ -482,12 +485,9 @@ export async function startCampaignEmulator(options: CampaignEmulatorOptions = {
 
   // ---- recipient lists ----
   app.get(`${REST_PREFIX}/:clientId/recipientlists`, async (req, reply) => {
-    const clientId = numericClient(req, reply);
-    if (!clientId) return reply;
-    const q = req.query as Q;
-    const limit = limitOf(q, reply);
-    if (limit === undefined) return reply;
-    const offset = Number(q.offset ?? 0);
+    const page = listRequest(req, reply);
+    if (!page) return reply;
+    const { clientId, q, limit, offset } = page;
     const lists = clientState(clientId).recipientLists.filter((l) => q.includeTestLists !== 'false' || !l.testList);
     const elements = lists.slice(offset, offset + limit);
     return { elements, count: elements.length, offset, limit };
