@@ -19,10 +19,11 @@ import { openStore } from '../../service/store/index.js';
 import type { DataverseClient } from '../../service/dataverse/types.js';
 import type { EventStore, Outcome, StoredEvent } from '../../service/store/types.js';
 import { SyncWorker } from '../../service/sync/worker.js';
+import type { EmulatorConnection } from '../../tests/emulators/dataverse/index.js';
 
 export interface PipelineOptions {
   kind: 'steady' | 'backlog';
-  emulator: { url: string; authorityHost: string; tenantId: string; clientId: string; clientSecret: string };
+  emulator: Omit<EmulatorConnection, 'caCertPath'>;
   tmp: string;
   contacts: number;
   email: (n: number) => string;

@@ -21,7 +21,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CA_CERT_PATH } from '../../tests/emulators/dataverse/index.js';
+import { CA_CERT_PATH, type EmulatorConnection } from '../../tests/emulators/dataverse/index.js';
 import { benchEmail, responseCreateOp } from './delivery-data.js';
 
 // Node reads NODE_EXTRA_CA_CERTS (one file) only at start: run again with the emulator's test CA
@@ -82,19 +82,10 @@ const CLIENT_BUDGET = {
 
 // ---- the emulator child ------------------------------------------------------------------------
 
-interface EmulatorInfo {
-  url: string;
-  authorityHost: string;
-  tenantId: string;
-  clientId: string;
-  clientSecret: string;
-  caCertPath: string;
-}
-
 class EmulatorProcess {
   private nextId = 0;
   private readonly waiting = new Map<number, (answer: Record<string, unknown>) => void>();
-  private constructor(readonly child: ChildProcess, readonly info: EmulatorInfo) {
+  private constructor(readonly child: ChildProcess, readonly info: EmulatorConnection) {
     child.on('message', (raw) => {
       const answer = raw as { id: number } & Record<string, unknown>;
       this.waiting.get(answer.id)?.(answer);
@@ -106,12 +97,12 @@ class EmulatorProcess {
     const script = fileURLToPath(new URL('./delivery-emulator.ts', import.meta.url));
     const options = { latencyMs: LATENCY_MS, operationCostMs: OP_COST_MS, limits: LIMITS, contacts };
     const child = fork(script, [JSON.stringify(options)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-    const info = await new Promise<EmulatorInfo>((resolve, reject) => {
+    const info = await new Promise<EmulatorConnection>((resolve, reject) => {
       let buffer = '';
       child.stdout!.on('data', (chunk: Buffer) => {
         buffer += chunk.toString();
         const line = buffer.split('\n')[0];
-        if (buffer.includes('\n') && line) resolve(JSON.parse(line) as EmulatorInfo);
+        if (buffer.includes('\n') && line) resolve(JSON.parse(line) as EmulatorConnection);
       });
       child.once('exit', (code) => reject(new Error(`emulator exited with ${code}`)));
     });
@@ -134,7 +125,7 @@ class EmulatorProcess {
   }
 }
 
-const dataverseConfig = (info: EmulatorInfo) => ({
+const dataverseConfig = (info: EmulatorConnection) => ({
   url: info.url, tenantId: info.tenantId, clientId: info.clientId, clientSecret: info.clientSecret,
   authorityHost: info.authorityHost, maxConcurrency: 52,
 });

@@ -83,13 +83,17 @@ export interface JournalEntry {
   errorCode?: string;
 }
 
-export interface DataverseEmulator {
+/** What a client needs to reach a running emulator: its Web API, its OAuth authority and the app registration. */
+export interface EmulatorConnection {
   url: string;
   authorityHost: string;
   tenantId: string;
   clientId: string;
   clientSecret: string;
   caCertPath: string;
+}
+
+export interface DataverseEmulator extends EmulatorConnection {
   seed(data: EmulatorSeed): void;
   rows(logicalName: string): Record<string, unknown>[];
   reset(): void;
