@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import { createDataverseClient } from '../dataverse/index.js';
 import type { DataverseClient } from '../dataverse/types.js';
 import type { Metrics } from '../metrics.js';
+import { createPeriodicSchedule } from '../periodic.js';
 import type { EventStore } from '../store/types.js';
 import type { BackgroundTask } from '../tasks.js';
 import { CampaignClient } from './client.js';
@@ -49,13 +50,9 @@ export function summaryForStatus(s: RunSummary) {
 
 export function createReconciliationTask(opts: ReconciliationTaskOptions): ReconciliationTask {
   const enabled = opts.intervalMs > 0 && !opts.disabledReason && opts.deps !== undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<RunSummary | undefined> | undefined;
   let controller: AbortController | undefined;
-  let stopped = false;
   let lastRun: RunSummary | undefined;
   let lastError: string | undefined;
-  let nextRunAt: Date | undefined;
   let runs = 0;
   let skipped = 0;
 
@@ -71,24 +68,21 @@ export function createReconciliationTask(opts: ReconciliationTaskOptions): Recon
     return opts.intervalMs - age;
   }
 
-  const schedule = (delayMs: number) => {
-    if (stopped || !enabled) return;
-    nextRunAt = new Date(Date.now() + delayMs);
-    timer = setTimeout(() => {
-      timer = undefined;
-      void (async () => {
-        const wait = await notDueFor();
-        if (wait > 0) {
-          skipped += 1;
-          opts.logger?.debug({ nextInSeconds: Math.round(wait / 1000) }, 'reconciliation skipped: a run started recently (another process, or before a restart)');
-          return wait;
-        }
-        await runNow();
-        return opts.intervalMs;
-      })().then((next) => schedule(next), () => schedule(opts.intervalMs));
-    }, delayMs);
-    timer.unref();
-  };
+  const schedule = createPeriodicSchedule({
+    run: execute,
+    intervalMs: opts.intervalMs,
+    // A tick runs only when no process started a run recently; else it waits out the rest of the interval.
+    async tick(runNow) {
+      const wait = await notDueFor();
+      if (wait > 0) {
+        skipped += 1;
+        opts.logger?.debug({ nextInSeconds: Math.round(wait / 1000) }, 'reconciliation skipped: a run started recently (another process, or before a restart)');
+        return wait;
+      }
+      await runNow();
+      return opts.intervalMs;
+    },
+  });
 
   async function execute(): Promise<RunSummary | undefined> {
     if (!opts.deps) return undefined;
@@ -112,40 +106,27 @@ export function createReconciliationTask(opts: ReconciliationTaskOptions): Recon
     }
   }
 
-  function runNow(): Promise<RunSummary | undefined> {
-    if (!running) running = execute().finally(() => (running = undefined));
-    return running;
-  }
-
   return {
     name: RECONCILIATION_TASK_NAME,
     async start() {
-      stopped = false;
       if (!enabled) {
         opts.logger?.info({}, `reconciliation off: ${opts.disabledReason ?? 'CRS_POLL_INTERVAL=0'}`);
         return;
       }
       opts.logger?.info({ intervalSeconds: opts.intervalMs / 1000 }, 'reconciliation scheduled');
-      schedule(opts.initialDelayMs ?? 10_000);
+      schedule.start(opts.initialDelayMs ?? 10_000);
     },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      nextRunAt = undefined;
-      controller?.abort();
-      await running;
-    },
-    runNow,
+    stop: () => schedule.stop(() => controller?.abort()),
+    runNow: () => schedule.runNow(),
     status() {
       return {
         enabled,
         ...(enabled ? {} : { disabledReason: opts.disabledReason ?? 'CRS_POLL_INTERVAL=0' }),
         intervalSeconds: opts.intervalMs / 1000,
-        running: running !== undefined,
+        running: schedule.running,
         runs,
         skipped,
-        nextRunAt: nextRunAt?.toISOString() ?? null,
+        nextRunAt: schedule.nextRunAt?.toISOString() ?? null,
         lastRun: lastRun ? summaryForStatus(lastRun) : null,
         ...(lastError ? { lastError } : {}),
       };

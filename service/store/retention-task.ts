@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Metrics } from '../metrics.js';
+import { createPeriodicSchedule } from '../periodic.js';
 import type { BackgroundTask } from '../tasks.js';
 import type { EventStore } from './types.js';
 
@@ -57,26 +58,11 @@ export function createRetentionTask(opts: RetentionTaskOptions): RetentionTask {
   const chunk = opts.chunkSize ?? PURGE_CHUNK;
   const now = opts.now ?? (() => new Date());
   const retention = formatRetention(opts.retentionMs);
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<RetentionRun | undefined> | undefined;
-  let stopped = false;
   let lastRunAt: string | null = null;
   let lastPurged: number | null = null;
   let totalPurged = 0;
   let lastError: string | null = null;
-  let nextRunAt: Date | undefined;
-
-  const schedule = (delayMs: number) => {
-    if (stopped || !enabled) return;
-    nextRunAt = new Date(Date.now() + delayMs);
-    timer = setTimeout(() => {
-      timer = undefined;
-      nextRunAt = undefined;
-      const next = () => schedule(intervalMs);
-      void runNow().then(next, next);
-    }, delayMs);
-    timer.unref();
-  };
+  const schedule = createPeriodicSchedule({ run: execute, intervalMs });
 
   async function execute(): Promise<RetentionRun> {
     const startedAt = now();
@@ -85,7 +71,7 @@ export function createRetentionTask(opts: RetentionTaskOptions): RetentionTask {
     const run: RetentionRun = { startedAt: startedAt.toISOString(), before: before.toISOString(), purged: 0 };
     try {
       // stop() ends the loop after the chunk in flight (and waits for it).
-      while (!stopped) {
+      while (!schedule.stopped) {
         const n = await opts.store.purge({ before, limit: chunk });
         run.purged += n;
         totalPurged += n;
@@ -107,41 +93,32 @@ export function createRetentionTask(opts: RetentionTaskOptions): RetentionTask {
   }
 
   function runNow(): Promise<RetentionRun | undefined> {
-    if (!enabled) return Promise.resolve(undefined);
-    running ??= execute().finally(() => (running = undefined));
-    return running;
+    return enabled ? schedule.runNow() : Promise.resolve(undefined);
   }
 
   return {
     name: RETENTION_TASK_NAME,
     async start() {
-      stopped = false;
       if (!enabled) {
         opts.logger?.info({}, 'retention off: CRS_EVENT_RETENTION=0 (stored events are kept forever)');
         return;
       }
       opts.logger?.info({ retention }, `retention: applied and ignored events are purged ${retention} after they finished`);
-      schedule(opts.initialDelayMs ?? 60_000);
+      schedule.start(opts.initialDelayMs ?? 60_000);
     },
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      nextRunAt = undefined;
-      await running;
-    },
+    stop: () => schedule.stop(),
     runNow,
     status() {
       return {
         enabled,
         ...(enabled ? {} : { disabledReason: 'CRS_EVENT_RETENTION=0 (stored events are kept forever)' }),
         retention,
-        running: running !== undefined,
+        running: schedule.running,
         lastRunAt,
         lastPurged,
         totalPurged,
         lastError,
-        nextRunAt: nextRunAt?.toISOString() ?? null,
+        nextRunAt: schedule.nextRunAt?.toISOString() ?? null,
       };
     },
   };
