@@ -57,8 +57,7 @@ async function contentOf(entry: Entry): Promise<Uint8Array> {
     outfile: path.basename(entry.name), // only names the output; nothing is written by esbuild
     ...(entry.kind === 'script'
       ? { format: 'iife' as const, target: 'es2020', platform: 'browser' as const, ...(entry.globalName ? { globalName: entry.globalName } : {}) }
-      // The browsers with CSS light-dark() (base.css): Dynamics 365 supports only current browsers anyway.
-      : { loader: { '.css': 'css' as const }, target: ['chrome123', 'edge123', 'firefox120', 'safari17.5'] }),
+      : { loader: { '.css': 'css' as const }, target: 'chrome100' }),
   });
   const file = result.outputFiles.find((f) => f.path.endsWith(path.extname(entry.name)));
   if (!file) throw new Error(`esbuild produced no output for ${entry.name}`);
