@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { readTlsMaterial, TlsFileError, type TlsFiles } from './http/tls.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -131,6 +132,14 @@ const storeUrl = z
 export const CONFIG_VARIABLES = {
   CRS_PORT: { default: '8080', description: 'HTTP port (`0` = any free port; the chosen port is logged)', schema: intIn(0, 65535) },
   CRS_HOST: { default: '0.0.0.0', description: 'bind address', schema: text },
+  CRS_TLS_CERT_PATH: {
+    description: 'PEM certificate (then its intermediates) to serve HTTPS itself, with `CRS_TLS_KEY_PATH`; reloaded on SIGHUP. Unset = plain HTTP (behind a TLS-terminating proxy)',
+    schema: text.refine((p) => existsSync(p), 'file does not exist'),
+  },
+  CRS_TLS_KEY_PATH: {
+    description: 'unencrypted PEM private key of `CRS_TLS_CERT_PATH`',
+    schema: text.refine((p) => existsSync(p), 'file does not exist'),
+  },
   CRS_STORE: {
     default: 'sqlite:./data/crs.sqlite',
     description: 'durable event store: `sqlite:<path>` or `postgres://…`',
@@ -269,6 +278,8 @@ export function describeVariables(): { name: ConfigVariableName; default?: strin
 export interface Config {
   port: number;
   host: string;
+  /** Serve HTTPS with these files (checked at start); unset = plain HTTP. */
+  tls?: TlsFiles;
   /** `sqlite:<path>` or `postgres://…` */
   storeUrl: string;
   /** True when CRS_DATAVERSE_URL is unset: embedded store, Dataverse emulator / no delivery. */
@@ -331,6 +342,20 @@ function parseVariable<N extends ConfigVariableName>(env: Env, name: N): unknown
   return result.data;
 }
 
+/** Both TLS files or neither; a pair that cannot be served stops the start, naming the file at fault. */
+function tlsFiles(certPath: string | undefined, keyPath: string | undefined): TlsFiles | undefined {
+  if (certPath === undefined && keyPath === undefined) return undefined;
+  if (keyPath === undefined) throw new ConfigError('CRS_TLS_KEY_PATH', 'required when CRS_TLS_CERT_PATH is set');
+  if (certPath === undefined) throw new ConfigError('CRS_TLS_CERT_PATH', 'required when CRS_TLS_KEY_PATH is set');
+  try {
+    readTlsMaterial({ certPath, keyPath });
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new ConfigError(err.file === 'cert' ? 'CRS_TLS_CERT_PATH' : 'CRS_TLS_KEY_PATH', err.message);
+    throw err;
+  }
+  return { certPath, keyPath };
+}
+
 /** Reads and validates the configuration; throws ConfigError (one line) on the first problem. */
 export function loadConfig(env: Env = process.env): Config {
   const v = <N extends ConfigVariableName>(name: N) => parseVariable(env, name);
@@ -383,6 +408,8 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
 
+  const tls = tlsFiles(str('CRS_TLS_CERT_PATH'), str('CRS_TLS_KEY_PATH'));
+
   const campaignUser = str('CRS_CAMPAIGN_API_USER');
   const campaignPassword = str('CRS_CAMPAIGN_API_PASSWORD');
   if (campaignUser && !campaignPassword) {
@@ -395,6 +422,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port: v('CRS_PORT') as number,
     host: v('CRS_HOST') as string,
+    ...(tls ? { tls } : {}),
     storeUrl: v('CRS_STORE') as string,
     demoMode,
     dataverse,

@@ -4,11 +4,13 @@
  * accepting, lets in-flight requests finish, stops the tasks (they release their leases) and closes
  * the store.
  */
+import type { Server as HttpsServer } from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { MsalTokenProvider, loadClientCertificate } from './dataverse/auth.js';
 import { buildApp } from './http/app.js';
 import type { ReadinessCheck } from './http/health.js';
+import { readTlsMaterial, type TlsMaterial } from './http/tls.js';
 import { createLogger, maskUrlCredentials, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { openStore } from './store/index.js';
@@ -52,7 +54,16 @@ export interface RunningService {
   logger: Logger;
   /** Graceful shutdown; safe to call more than once. */
   stop(reason?: string): Promise<void>;
+  /**
+   * With CRS_TLS_CERT_PATH: loads the certificate and key again from their files (SIGHUP, after a
+   * renewal); new connections get the new pair, open ones keep theirs. Throws, keeping the pair in
+   * use, when the files cannot be served. Undefined without TLS.
+   */
+  reloadTls(): TlsMaterial | undefined;
 }
+
+/** A certificate this close to its end gets a warning at every (re)load. */
+const TLS_EXPIRY_WARNING_MS = 14 * 86_400_000;
 
 /** Readiness: "a Dataverse token can be had" (spec §5). Tokens are cached by msal, so this is cheap. */
 function dataverseTokenCheck(config: Config): ReadinessCheck | undefined {
@@ -105,8 +116,24 @@ export async function startService(initialConfig: Config, opts: StartOptions = {
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    const url = `http://${host}:${port}`;
+    const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
     logger.info({ port, host: config.host, url, demoMode: config.demoMode }, `listening on ${url}`);
+
+    const tlsFiles = config.tls;
+    const reloadTls = (): TlsMaterial | undefined => {
+      if (!tlsFiles) return undefined;
+      const material = readTlsMaterial(tlsFiles);
+      (app.server as unknown as HttpsServer).setSecureContext({ cert: material.cert, key: material.key });
+      metrics.setTlsCertificateExpiry(material.validTo);
+      const validTo = material.validTo.toISOString();
+      if (material.validTo.getTime() - Date.now() < TLS_EXPIRY_WARNING_MS) {
+        logger.warn({ subject: material.subject, validTo }, `TLS certificate ${material.subject} ends ${validTo}: renew it, then send SIGHUP`);
+      } else {
+        logger.info({ subject: material.subject, validTo }, `TLS certificate ${material.subject}, valid until ${validTo}`);
+      }
+      return material;
+    };
+    reloadTls();
 
     const started: BackgroundTask[] = [];
     for (const task of tasks) {
@@ -141,7 +168,7 @@ export async function startService(initialConfig: Config, opts: StartOptions = {
       })();
       return stopping;
     };
-    return { app, port, url, config, store, tasks, logger, stop };
+    return { app, port, url, config, store, tasks, logger, stop, reloadTls };
   } catch (err) {
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
     throw err;
@@ -168,5 +195,15 @@ export async function runService(config: Config, opts: StartOptions = {}): Promi
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // With TLS, SIGHUP loads a renewed certificate (as nginx does); without, it keeps its default (exit).
+  if (service.config.tls) {
+    process.on('SIGHUP', () => {
+      try {
+        service.reloadTls();
+      } catch (err) {
+        service.logger.error({ err }, `TLS certificate not reloaded, the previous one is still served: ${(err as Error).message}`);
+      }
+    });
+  }
   return service;
 }

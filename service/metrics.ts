@@ -35,6 +35,11 @@ export interface Metrics {
   pollRuns: Counter<'outcome'>;
   /** Finished events deleted by the retention purge (CRS_EVENT_RETENTION). */
   eventsPurged: Counter;
+  /**
+   * Records the end of validity of the served TLS certificate (CRS_TLS_CERT_PATH). The gauge exists
+   * only once set, so a service without TLS does not report an "expired" 0.
+   */
+  setTlsCertificateExpiry(validTo: Date): void;
   /** Binds the store the queue gauges read at scrape time. */
   bindStore(store: EventStore): void;
 }
@@ -43,6 +48,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'crs_process_' });
   let store: EventStore | undefined;
+  let tlsExpiry: Gauge | undefined;
   // One store read per scrape, shared by the three queue gauges.
   let snapshot: Promise<{ counts: Awaited<ReturnType<EventStore['counts']>>; oldest: Date | null }> | undefined;
   const readStore = () => {
@@ -145,6 +151,14 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       help: 'Applied and ignored events deleted from the store by the retention purge (CRS_EVENT_RETENTION)',
       registers: [registry],
     }),
+    setTlsCertificateExpiry(validTo: Date) {
+      tlsExpiry ??= new Gauge({
+        name: 'crs_tls_certificate_expiry_timestamp_seconds',
+        help: 'End of validity of the TLS certificate the service serves (CRS_TLS_CERT_PATH), Unix time; alert well before it',
+        registers: [registry],
+      });
+      tlsExpiry.set(validTo.getTime() / 1000);
+    },
     bindStore(s: EventStore) {
       store = s;
     },

@@ -6,6 +6,7 @@
  * Every error answer is one line of JSON: `{"error":"<reason>"}`. Bad input gets a 4xx, never a 5xx.
  */
 import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config.js';
 import { DeferredChildLogger, type Logger } from '../log.js';
@@ -16,10 +17,11 @@ import { registerEligibilityRoute } from '../campaign/eligibility-route.js';
 import { registerAdminRoutes } from './admin.js';
 import { registerHealthRoutes, type ReadinessCheck } from './health.js';
 import { BODY_LIMIT_BYTES, oneLine } from './one-line.js';
+import { readTlsMaterial } from './tls.js';
 import { createWebhookHandler, matchWebhookPath, WEBHOOK_ROUTE } from './webhook.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'webhook' | 'adminToken' | 'demoMode'> & Partial<Pick<Config, 'dataverse'>>;
+  config: Pick<Config, 'webhook' | 'adminToken' | 'demoMode'> & Partial<Pick<Config, 'dataverse' | 'tls'>>;
   store: EventStore;
   logger: Logger;
   metrics: Metrics;
@@ -45,13 +47,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // default (no limit), a whole request must arrive within the request timeout; node checks it every
   // connectionsCheckingInterval, so a stalled request is cut off after 1 to 1.5 times the timeout.
   const requestTimeout = deps.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  // HTTPS when the service terminates TLS itself (CRS_TLS_CERT_PATH); the same handlers either way.
+  const tls = deps.config.tls ? readTlsMaterial(deps.config.tls) : undefined;
   const serverFactory = (fastifyHandler: RequestListener, options: FastifyServerOptions) => {
     const serverOptions = { requestTimeout, connectionsCheckingInterval: Math.max(10, Math.min(30_000, Math.ceil(requestTimeout / 2))) };
-    const server = createServer(serverOptions, (req: IncomingMessage, res: ServerResponse) => {
+    const listener = (req: IncomingMessage, res: ServerResponse) => {
       const clientIdSegment = req.method === 'POST' && req.url !== undefined ? matchWebhookPath(req.url) : undefined;
       if (clientIdSegment === undefined) fastifyHandler(req, res);
       else webhook.handle(req, res, clientIdSegment);
-    });
+    };
+    const server = tls ? createHttpsServer({ ...serverOptions, cert: tls.cert, key: tls.key }, listener) : createServer(serverOptions, listener);
     server.keepAliveTimeout = options.keepAliveTimeout ?? 72_000;
     server.setTimeout(options.connectionTimeout ?? 0);
     return server;
