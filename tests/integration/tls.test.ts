@@ -4,12 +4,13 @@
  * loaded without a restart (what SIGHUP calls), keeping the old one when the new files are broken.
  * Certificates are made by openssl, as in the Dataverse auth tests.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { request as plainRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TLSSocket } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -148,5 +149,51 @@ describe('the service over HTTPS', () => {
     expect(() => service.reloadTls()).toThrow(TlsFileError);
     const still = await httpsCall(service.port, { method: 'GET', path: '/healthz', ca: renewedCa });
     expect(still).toMatchObject({ status: 200, peerCommonName: 'renewed' });
+  });
+});
+
+describe('crs serve with TLS, as a process', () => {
+  it('loads the renewed certificate on SIGHUP and keeps running', async () => {
+    copyFileSync(path('first.pem'), path('proc.pem'));
+    copyFileSync(path('first.key'), path('proc.key'));
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../../scripts/crs.mjs', import.meta.url)), 'serve'], {
+      env: {
+        ...process.env, ...BASE_ENV, CRS_STORE: `sqlite:${path('proc.sqlite')}`, CRS_DATAVERSE_URL: '',
+        CRS_TLS_CERT_PATH: path('proc.pem'), CRS_TLS_KEY_PATH: path('proc.key'),
+        // Demo mode in ONE process (as kill9.test.ts does), so the signal reaches the service itself.
+        CRS_DEMO_CA_READY: '1', NODE_EXTRA_CA_CERTS: fileURLToPath(new URL('../emulators/dataverse/certs/ca.pem', import.meta.url)),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`service did not start:\n${out}`)), 30_000);
+        child.on('exit', (code) => reject(new Error(`service exited with ${code}:\n${out}`)));
+        child.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          const line = out.split('\n').find((l) => l.includes('"listening on https://'));
+          if (line) {
+            clearTimeout(timer);
+            resolve((JSON.parse(line) as { port: number }).port);
+          }
+        });
+      });
+      const first = await httpsCall(port, { method: 'GET', path: '/healthz', ca: readFileSync(path('first.pem')) });
+      expect(first).toMatchObject({ status: 200, peerCommonName: 'first' });
+
+      copyFileSync(path('renewed.pem'), path('proc.pem'));
+      copyFileSync(path('renewed.key'), path('proc.key'));
+      child.kill('SIGHUP');
+      await expect.poll(() => out.includes('renew it, then send SIGHUP'), { timeout: 10_000 }).toBe(true);
+      const renewed = await httpsCall(port, { method: 'GET', path: '/healthz', ca: readFileSync(path('renewed.pem')) });
+      expect(renewed).toMatchObject({ status: 200, peerCommonName: 'renewed' });
+      expect(child.exitCode).toBeNull();
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 });
