@@ -15,10 +15,12 @@
  * Options (environment): BENCH_DURATION (s per measurement, default 10), BENCH_ROUNDS (default 3),
  * BENCH_CONNECTIONS (comma list, default "20,200"), BENCH_BATCH_CONNECTIONS (default 8),
  * BENCH_STORE (default a temporary SQLite file), BENCH_PIN=1 (servers on the last core, the load
- * generator on the others, with taskset: shows what sharing cores with the load generator costs).
+ * generator on the others, with taskset: shows what sharing cores with the load generator costs),
+ * BENCH_TLS=1 (both servers serve HTTPS with a fresh self-signed certificate made by openssl, ours
+ * through CRS_TLS_CERT_PATH; connections are kept alive, so this measures encryption, not handshakes).
  * Prints Markdown for docs/benchmarks.md.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -43,6 +45,7 @@ type Autocannon = (opts: {
   url: string;
   connections: number;
   duration: number;
+  tlsOptions?: { ca?: Buffer };
   requests: (RequestSpec & { setupRequest?: (req: RequestSpec) => RequestSpec })[];
 }) => Promise<AutocannonResult>;
 
@@ -161,7 +164,10 @@ async function measure(server: Server, round: number, eventsPerRequest: number, 
   const request = { method: 'POST', path: server.path, headers: HEADERS, setupRequest: (req: RequestSpec) => ({ ...req, body: bodyText(eventsPerRequest) }) };
   const cpuBefore = processCpuMicros(server.proc.pid);
   const loadBefore = process.cpuUsage();
-  const result = await autocannon({ url: `http://127.0.0.1:${server.port}`, connections, duration, requests: [request] });
+  const result = await autocannon({
+    url: `${scheme}://127.0.0.1:${server.port}`, connections, duration, requests: [request],
+    ...(tlsFiles ? { tlsOptions: { ca: readFileSync(tlsFiles.cert) } } : {}),
+  });
   const cpuAfter = processCpuMicros(server.proc.pid);
   const load = process.cpuUsage(loadBefore);
   if (result.non2xx > 0 || result.errors > 0) {
@@ -192,13 +198,25 @@ function median(values: number[]): number {
 const int = (n: number): string => (Number.isNaN(n) ? '—' : Math.round(n).toLocaleString('en-US'));
 
 const dir = mkdtempSync(join(tmpdir(), 'crs-bench-ingest-'));
+const TLS = process.env.BENCH_TLS === '1';
+/** With BENCH_TLS=1: a self-signed certificate for 127.0.0.1 that both servers serve. */
+const tlsFiles = TLS ? { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } : undefined;
+if (tlsFiles) {
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', tlsFiles.key, '-out', tlsFiles.cert, '-days', '1',
+      '-subj', '/CN=crs-bench', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  } catch (err) {
+    throw new Error(`BENCH_TLS=1 needs openssl to make a certificate: ${(err as Error).message}`);
+  }
+}
+const scheme = TLS ? 'https' : 'http';
 const storeUrl = process.env.BENCH_STORE ?? `sqlite:${join(dir, 'crs.sqlite')}`;
 const engineName = storeUrl.startsWith('sqlite:') ? 'SQLite' : 'PostgreSQL';
 const loadAtStart = loadavg()[0]!;
 const results: Measurement[] = [];
 const servers: Server[] = [];
 try {
-  const bare = await startChild(['scripts/bench/bare-server.mjs'], {});
+  const bare = await startChild(['scripts/bench/bare-server.mjs'], tlsFiles ? { BARE_TLS_CERT: tlsFiles.cert, BARE_TLS_KEY: tlsFiles.key } : {});
   servers.push({ name: 'bare', ...bare, path: '/' });
   const ours = await startChild(['--import', 'tsx', 'scripts/bench/ingest-server.ts'], {
     CRS_PORT: '0',
@@ -208,6 +226,7 @@ try {
     CRS_POLL_INTERVAL: '0',
     CRS_DATAVERSE_URL: '',
     CRS_LOG_LEVEL: 'info',
+    ...(tlsFiles ? { CRS_TLS_CERT_PATH: tlsFiles.cert, CRS_TLS_KEY_PATH: tlsFiles.key } : {}),
   });
   servers.push({ name: 'ours', ...ours, path: '/webhooks/campaign/1234' });
   // Warm-up (JIT, SQLite page cache), not counted.
@@ -227,7 +246,7 @@ try {
 }
 
 const cpu = cpus();
-console.log(`\nDate: ${new Date().toISOString()}; machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}; load average at start ${loadAtStart.toFixed(1)}; store: ${engineName === 'SQLite' ? 'SQLite file (WAL, synchronous=FULL)' : 'PostgreSQL (BENCH_STORE)'}; ${ROUNDS} rounds × ${DURATION} s per measurement after a warm-up; bare and ours alternate, order flipped each round${PIN ? `; servers pinned to core ${SERVER_CORE}, the load generator to the others (BENCH_PIN=1)` : ''}.\n`);
+console.log(`\nDate: ${new Date().toISOString()}; machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}; load average at start ${loadAtStart.toFixed(1)}; store: ${engineName === 'SQLite' ? 'SQLite file (WAL, synchronous=FULL)' : 'PostgreSQL (BENCH_STORE)'}; ${ROUNDS} rounds × ${DURATION} s per measurement after a warm-up; bare and ours alternate, order flipped each round${PIN ? `; servers pinned to core ${SERVER_CORE}, the load generator to the others (BENCH_PIN=1)` : ''}${TLS ? '; both servers over HTTPS, kept-alive connections (BENCH_TLS=1)' : ''}.\n`);
 console.log('Every measurement:\n');
 console.log('| round | scenario | connections | requests/s | events/s | p50 ms | p99 ms | server CPU µs/request | load generator CPU µs/request |');
 console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
