@@ -11,13 +11,9 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig } from '../../service/config.js';
-import { buildApp } from '../../service/http/app.js';
-import { createLogger } from '../../service/log.js';
-import { createMetrics } from '../../service/metrics.js';
 import { openStore } from '../../service/store/index.js';
 import { EVENT_STATES, type EventStore } from '../../service/store/types.js';
-import { JSON_HEADERS, PG_BASE, send, type HttpAnswer } from './webhook-helpers.js';
+import { JSON_HEADERS, listenApp, PG_BASE, send, type HttpAnswer } from './webhook-helpers.js';
 
 const TOKEN = 'outage-token-0123';
 const HEADERS = { ...JSON_HEADERS, authorization: `Bearer ${TOKEN}` };
@@ -60,11 +56,8 @@ describe('PostgreSQL store: connections killed under load', () => {
       await c.query(`CREATE ROLE ${ROLE} LOGIN`);
       await c.query(`GRANT CREATE ON DATABASE test TO ${ROLE}`);
     });
-    const config = loadConfig({ CRS_WEBHOOK_TOKEN: TOKEN, CRS_DATAVERSE_URL: 'https://org.example', CRS_TENANT_ID: 't', CRS_CLIENT_ID: 'c', CRS_CLIENT_SECRET: 's' });
     store = await openStore(`postgres://${ROLE}@127.0.0.1:5432/test?schema=${SCHEMA}`);
-    app = await buildApp({ config, store, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    ({ app, base } = await listenApp(store, TOKEN));
   });
 
   afterAll(async () => {

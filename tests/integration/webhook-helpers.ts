@@ -4,7 +4,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
+import { loadConfig } from '../../service/config.js';
+import { buildApp } from '../../service/http/app.js';
+import { createLogger } from '../../service/log.js';
+import { createMetrics } from '../../service/metrics.js';
+import type { EventStore } from '../../service/store/types.js';
 
 export const PG_BASE = 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -41,6 +47,17 @@ export const ENGINES: TestEngine[] = [
     },
   },
 ];
+
+/**
+ * The HTTP app alone (no background tasks) over `store`, on a free loopback port, with webhook
+ * Bearer auth `token` and a Dataverse configured, so it is not demo mode.
+ */
+export async function listenApp(store: EventStore, token: string): Promise<{ app: FastifyInstance; base: string }> {
+  const config = loadConfig({ CRS_WEBHOOK_TOKEN: token, CRS_DATAVERSE_URL: 'https://org.example', CRS_TENANT_ID: 't', CRS_CLIENT_ID: 'c', CRS_CLIENT_SECRET: 's' });
+  const app = await buildApp({ config, store, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { app, base: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` };
+}
 
 export interface HttpAnswer {
   status: number;

@@ -7,13 +7,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { loadConfig } from '../../service/config.js';
-import { buildApp } from '../../service/http/app.js';
-import { createLogger } from '../../service/log.js';
-import { createMetrics } from '../../service/metrics.js';
 import { openStore } from '../../service/store/index.js';
 import type { EventStore } from '../../service/store/types.js';
-import { ENGINES, send, type HttpAnswer } from './webhook-helpers.js';
+import { ENGINES, listenApp, send, type HttpAnswer } from './webhook-helpers.js';
 
 const TOKEN = 'property-token-0123';
 const AUTH = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
@@ -65,11 +61,8 @@ describe.each(ENGINES)('webhook properties with the $name store', (engine) => {
   beforeAll(async () => {
     const location = engine.create();
     cleanup = location.cleanup;
-    const config = loadConfig({ CRS_WEBHOOK_TOKEN: TOKEN, CRS_DATAVERSE_URL: 'https://org.example', CRS_TENANT_ID: 't', CRS_CLIENT_ID: 'c', CRS_CLIENT_SECRET: 's' });
     store = await openStore(location.url);
-    app = await buildApp({ config, store, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    ({ app, base } = await listenApp(store, TOKEN));
   });
   afterAll(async () => {
     await app?.close();
