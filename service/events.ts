@@ -22,6 +22,11 @@ export type CrmEntityType = 'contact' | 'lead';
 export interface NormalizedEvent {
   /** Deduplication key: `id:<clientId>:<event id>` or `nk:<sha256 of the natural key>` (R9). */
   key: string;
+  /**
+   * The natural key (`nk:…`) when `key` is an event id key. The store deduplicates by both, so the
+   * webhook copy of an event (with an id) and the reconciliation's copy (REST records have none) are one event.
+   */
+  naturalKey?: string;
   /** The event id Campaign sent, if any. */
   eventId?: string;
   type: EventType;

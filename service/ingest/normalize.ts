@@ -214,8 +214,8 @@ function parseCrmEntity(obj: Obj): { type: CrmEntityType; id: string } | undefin
   return undefined;
 }
 
-/** R9: `id:<clientId>:<id>` when Campaign sent an id, else `nk:` + sha256 of the natural key. */
-export function dedupKey(e: {
+/** The fields a dedup key is made of. */
+export interface KeyFields {
   eventId?: string;
   clientId: string;
   type: EventType;
@@ -224,16 +224,28 @@ export function dedupKey(e: {
   email?: string;
   occurredAt: string;
   linkUrl?: string;
-}): string {
+}
+
+/** R9: `id:<clientId>:<id>` when Campaign sent an id, else the natural key. */
+export function dedupKey(e: KeyFields): string {
   if (e.eventId !== undefined) {
     const id = e.eventId.length > MAX_KEY_ID_LENGTH ? `sha256-${sha256(e.eventId)}` : e.eventId;
     return `id:${e.clientId}:${id}`;
   }
+  return naturalKey(e);
+}
+
+/** `nk:` + sha256 of client, type, mailing, recipient, time and link (spec §4, last row). */
+export function naturalKey(e: KeyFields): string {
   // The recipient falls back to the email so a webhook carrying only `email` and a REST record
   // carrying the address as recipientId give the same key.
   const recipient = (e.recipientId ?? e.email ?? '').toLowerCase();
   const natural = JSON.stringify([e.clientId, e.type, e.mailingId ?? '', recipient, e.occurredAt, e.linkUrl ?? '']);
   return `nk:${sha256(natural)}`;
+}
+
+function noneIfZero(id: string | undefined): string | undefined {
+  return id === undefined || /^0+$/.test(id) ? undefined : id;
 }
 
 function sha256(text: string): string {
@@ -267,9 +279,10 @@ function normalizeOrThrow(raw: unknown, ctx: NormalizeContext): NormalizedEvent 
   const occurredAt = parseOccurredAt(occurredRaw[1]);
   if (typeof occurredAt !== 'string') throw new Quarantine(`${occurredRaw[0]} ${occurredAt.error}`);
 
-  const mailingId = scalarText(obj, ALIASES.mailingId);
+  // Campaign writes 0 for "no mailing / no list" (REST records do too; mapping.ts drops them the same way).
+  const mailingId = noneIfZero(scalarText(obj, ALIASES.mailingId));
   const mailId = scalarText(obj, ALIASES.mailId);
-  const recipientListId = scalarText(obj, ALIASES.recipientListId);
+  const recipientListId = noneIfZero(scalarText(obj, ALIASES.recipientListId));
   const recipientId = scalarText(obj, ALIASES.recipientId);
 
   let email: string | undefined;
@@ -307,14 +320,18 @@ function normalizeOrThrow(raw: unknown, ctx: NormalizeContext): NormalizedEvent 
   const reason = scalarText(obj, ALIASES.reason);
   const eventId = scalarText(obj, ALIASES.eventId);
 
+  const keyFields: KeyFields = { eventId, clientId: ctx.pathClientId, type, mailingId, recipientId, email, occurredAt, linkUrl };
   const event: NormalizedEvent = {
-    key: dedupKey({ eventId, clientId: ctx.pathClientId, type, mailingId, recipientId, email, occurredAt, linkUrl }),
+    key: dedupKey(keyFields),
     type,
     clientId: ctx.pathClientId,
     occurredAt,
     origin: ctx.origin,
   };
-  if (eventId !== undefined) event.eventId = eventId;
+  if (eventId !== undefined) {
+    event.eventId = eventId;
+    event.naturalKey = naturalKey(keyFields);
+  }
   if (mailingId !== undefined) event.mailingId = mailingId;
   if (mailId !== undefined) event.mailId = mailId;
   if (recipientListId !== undefined) event.recipientListId = recipientListId;

@@ -7,7 +7,7 @@
 import pg from 'pg';
 import type { NormalizedEvent } from '../events.js';
 import {
-  EVENT_COLUMNS, assertState, bounceCounts, checkOutcomes, checkPurge, countsByState, isStoreId, lastOutcomePerId, splitGroupResults,
+  EVENT_COLUMNS, assertState, bounceCounts, checkOutcomes, checkPurge, countsByState, insertedRowKey, isStoreId, lastOutcomePerId, splitGroupResults,
   toNewEventRow, toRequeueRow, toStoredEvent as rowToStoredEvent,
 } from './rows.js';
 import type { EventRow as SharedEventRow, NewEventRow } from './rows.js';
@@ -109,6 +109,17 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
     sql: `
       UPDATE crs_events SET dedup_key = substr((normalized::json)->>'occurredAt', 1, 19) || '|' || dedup_key
         WHERE dedup_key LIKE 'nk:%' AND normalized IS NOT NULL;
+    `,
+  },
+  {
+    version: 5,
+    name: 'event id keys beside natural keys',
+    // rows.ts storedKeys: dedup_key holds the natural key of every new event, id_key its event id key.
+    // Rows stored before keep their id key in dedup_key and get it in id_key too, so the same id stays one event.
+    sql: `
+      ALTER TABLE crs_events ADD COLUMN id_key text;
+      UPDATE crs_events SET id_key = dedup_key WHERE dedup_key LIKE 'id:%';
+      CREATE UNIQUE INDEX crs_events_id_key ON crs_events (id_key) WHERE id_key IS NOT NULL;
     `,
   },
 ];
@@ -281,23 +292,24 @@ export class PostgresEventStore implements EventStore {
     const now = this.now();
     // One statement = one transaction; ON CONFLICT DO NOTHING also skips a repeat inside the statement
     // (rows are inserted in input order, so the first occurrence is the one stored).
-    const { rows: inserted } = await this.pool.query<{ dedup_key: string | null }>(
+    // No conflict target: a repeat of either key (dedup_key, or the partial unique id_key) is skipped.
+    const { rows: inserted } = await this.pool.query<{ dedup_key: string | null; id_key: string | null }>(
       `INSERT INTO crs_events
-         (client_id, dedup_key, raw, normalized, state, priority, last_error, event_type, email, bounce_kind, received_at, next_attempt_at)
-       SELECT u.client_id, u.dedup_key, u.raw, u.normalized, u.state, u.priority, u.last_error, u.event_type, u.email, u.bounce_kind, $11, $11
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::text[])
-            WITH ORDINALITY AS u(client_id, dedup_key, raw, normalized, state, priority, last_error, event_type, email, bounce_kind, ord)
+         (client_id, dedup_key, id_key, raw, normalized, state, priority, last_error, event_type, email, bounce_kind, received_at, next_attempt_at)
+       SELECT u.client_id, u.dedup_key, u.id_key, u.raw, u.normalized, u.state, u.priority, u.last_error, u.event_type, u.email, u.bounce_kind, $12, $12
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[], $8::text[], $9::text[], $10::text[], $11::text[])
+            WITH ORDINALITY AS u(client_id, dedup_key, id_key, raw, normalized, state, priority, last_error, event_type, email, bounce_kind, ord)
        ORDER BY u.ord
-       ON CONFLICT (dedup_key) DO NOTHING
-       RETURNING dedup_key`,
+       ON CONFLICT DO NOTHING
+       RETURNING dedup_key, id_key`,
       [
-        rows.map((r) => r.clientId), rows.map((r) => r.dedupKey), rows.map((r) => r.raw), rows.map((r) => r.normalized),
+        rows.map((r) => r.clientId), rows.map((r) => r.dedupKey), rows.map((r) => r.idKey), rows.map((r) => r.raw), rows.map((r) => r.normalized),
         rows.map((r) => r.state), rows.map((r) => r.priority), rows.map((r) => r.lastError), rows.map((r) => r.eventType),
         rows.map((r) => r.email), rows.map((r) => r.bounceKind), now,
       ],
     );
     const keys = new Set<string>();
-    for (const r of inserted) if (r.dedup_key !== null) keys.add(r.dedup_key);
+    for (const r of inserted) if (r.dedup_key !== null) keys.add(insertedRowKey(r.dedup_key, r.id_key));
     return splitGroupResults(groups, keys);
   }
 
@@ -416,7 +428,9 @@ export class PostgresEventStore implements EventStore {
       let requeued = 0;
       for (const row of rows) {
         if (row.dedupKey !== null) {
-          const other = await c.query<{ id: string }>('SELECT id FROM crs_events WHERE dedup_key = $1 AND id <> $2', [row.dedupKey, row.id]);
+          const other = await c.query<{ id: string }>(
+            'SELECT id FROM crs_events WHERE (dedup_key = $1 OR id_key = $3) AND id <> $2 LIMIT 1', [row.dedupKey, row.id, row.idKey],
+          );
           if (other.rows[0]) {
             // The re-derived event is one we already hold under another id (R9): it must not run twice.
             await c.query(
@@ -430,9 +444,9 @@ export class PostgresEventStore implements EventStore {
           `UPDATE crs_events SET
              dedup_key = $2, normalized = $3, state = $4, priority = $5, last_error = $6, event_type = $7, email = $8,
              bounce_kind = $9, attempts = 0, next_attempt_at = $10, deferred = false, first_unmatched_at = NULL,
-             lease_owner = NULL, lease_expires_at = NULL
+             lease_owner = NULL, lease_expires_at = NULL, id_key = $11
            WHERE id = $1`,
-          [row.id, row.dedupKey, row.normalized, row.state, row.priority, row.lastError, row.eventType, row.email, row.bounceKind, now],
+          [row.id, row.dedupKey, row.normalized, row.state, row.priority, row.lastError, row.eventType, row.email, row.bounceKind, now, row.idKey],
         );
         requeued += r.rowCount ?? 0;
       }

@@ -19,14 +19,14 @@ function field(value: string | number | null): string {
   return `${text.length}:${text}`;
 }
 
-/** Fields in this order: clientId, dedupKey, raw, normalized, state, priority, lastError, eventType, email, bounceKind. */
+/** Fields in this order: clientId, dedupKey, idKey, raw, normalized, state, priority, lastError, eventType, email, bounceKind. */
 export function encodeRows(rows: readonly NewEventRow[]): string {
   // Array join, not `+=`: concatenation builds a rope that postMessage must flatten while it copies,
   // which measured 3-5x slower to send than the flat string join makes.
   const parts: string[] = [`${rows.length}|`];
   for (const r of rows) {
     parts.push(
-      field(r.clientId), field(r.dedupKey), field(r.raw), field(r.normalized), field(r.state), field(r.priority),
+      field(r.clientId), field(r.dedupKey), field(r.idKey), field(r.raw), field(r.normalized), field(r.state), field(r.priority),
       field(r.lastError), field(r.eventType), field(r.email), field(r.bounceKind),
     );
   }
@@ -59,6 +59,7 @@ export function decodeRows(frame: string): NewEventRow[] {
   for (let i = 0; i < count; i++) {
     const clientId = next();
     const dedupKey = next();
+    const idKey = next();
     const raw = next();
     const normalized = next();
     const state = next();
@@ -70,7 +71,7 @@ export function decodeRows(frame: string): NewEventRow[] {
     if (clientId === null || raw === null || priority === null || (state !== 'pending' && state !== 'quarantined')) {
       throw new Error(`malformed row frame: row ${i}`);
     }
-    rows.push({ clientId, dedupKey, raw, normalized, state, priority: Number(priority), lastError, eventType, email, bounceKind });
+    rows.push({ clientId, dedupKey, idKey, raw, normalized, state, priority: Number(priority), lastError, eventType, email, bounceKind });
   }
   if (at !== frame.length) throw new Error(`malformed row frame: ${frame.length - at} characters after the last row`);
   return rows;

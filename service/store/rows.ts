@@ -10,8 +10,13 @@ import type { AppendResult, EventState, IncomingEvent, Outcome, StoreCounts, Sto
 /** The column values of a new event row (times are added by the engine). */
 export interface NewEventRow {
   clientId: string;
-  /** NULL for quarantined elements: they are always stored, never deduplicated. */
+  /**
+   * The natural key (storedDedupKey), UNIQUE. NULL for quarantined elements: they are always stored,
+   * never deduplicated.
+   */
   dedupKey: string | null;
+  /** `id:<client>:<event id>` when Campaign sent an id, else NULL; UNIQUE too (R9: either key makes a duplicate). */
+  idKey: string | null;
   raw: string;
   /** JSON text of the normalized event, or null when quarantined. */
   normalized: string | null;
@@ -38,6 +43,18 @@ export function storedDedupKey(n: Pick<NormalizedEvent, 'key' | 'occurredAt'>): 
   return n.key.startsWith('nk:') ? `${n.occurredAt.slice(0, 19)}|${n.key}` : n.key;
 }
 
+/**
+ * The two dedup columns of an event. dedup_key always holds the natural key, so a copy without an id
+ * (a REST record) meets the copy with one (a webhook); id_key holds the id key, so the same id sent
+ * again is one event even if its other fields changed. Rows stored before id_key existed keep their
+ * id key in dedup_key (migrations copy it to id_key).
+ */
+export function storedKeys(n: Pick<NormalizedEvent, 'key' | 'naturalKey' | 'occurredAt'>): { dedupKey: string; idKey: string | null } {
+  const idKey = n.key.startsWith('id:') ? n.key : null;
+  const natural = n.naturalKey ?? (idKey === null ? n.key : undefined);
+  return { dedupKey: natural === undefined ? n.key : storedDedupKey({ key: natural, occurredAt: n.occurredAt }), idKey };
+}
+
 /** The event's key (NormalizedEvent.key) of a dedup_key column value. */
 export function keyOfStoredDedupKey(column: string): string {
   return column.indexOf('|nk:') === 19 ? column.slice(20) : column;
@@ -52,6 +69,7 @@ export function toNewEventRow(event: IncomingEvent): NewEventRow {
     return {
       clientId: event.clientId,
       dedupKey: null,
+      idKey: null,
       raw: event.raw,
       normalized: null,
       state: 'quarantined',
@@ -64,7 +82,7 @@ export function toNewEventRow(event: IncomingEvent): NewEventRow {
   }
   return {
     clientId: event.clientId,
-    dedupKey: storedDedupKey(n),
+    ...storedKeys(n),
     raw: event.raw,
     normalized: JSON.stringify(n),
     state: 'pending',
@@ -124,7 +142,7 @@ export function parseNormalized(text: string | null): NormalizedEvent | null {
 
 /** The crs_events columns a StoredEvent is read from (both engines select exactly these). */
 export const EVENT_COLUMNS =
-  'id, client_id, dedup_key, raw, normalized, state, priority, attempts, last_error, received_at, next_attempt_at, ' +
+  'id, client_id, dedup_key, id_key, raw, normalized, state, priority, attempts, last_error, received_at, next_attempt_at, ' +
   'first_unmatched_at, lease_owner, lease_expires_at, applied_at, event_type';
 
 /** A crs_events row as an engine returns it; `Time` is the engine's time value (pg: Date, SQLite: epoch ms). */
@@ -133,6 +151,7 @@ export interface EventRow<Time> {
   id: string | number;
   client_id: string;
   dedup_key: string | null;
+  id_key: string | null;
   raw: string;
   normalized: string | null;
   state: EventState;
@@ -154,7 +173,8 @@ export function toStoredEvent<Time>(r: EventRow<Time>, isoOf: (t: Time) => strin
   return {
     id: String(r.id),
     clientId: r.client_id,
-    dedupKey: r.dedup_key === null ? null : keyOfStoredDedupKey(r.dedup_key),
+    // The event's own key (NormalizedEvent.key): its id key when it has one.
+    dedupKey: r.id_key ?? (r.dedup_key === null ? null : keyOfStoredDedupKey(r.dedup_key)),
     raw: r.raw,
     normalized: parseNormalized(r.normalized),
     state: r.state,
@@ -207,12 +227,21 @@ export function splitGroupResults(groups: NewEventRow[][], insertedKeys: Readonl
   return groups.map((rows) => {
     const result: AppendResult = { accepted: 0, duplicates: 0, quarantined: 0 };
     for (const row of rows) {
-      if (row.state === 'quarantined' || row.dedupKey === null) result.quarantined += 1;
-      else if (insertedKeys.has(row.dedupKey) && !claimed.has(row.dedupKey)) {
-        claimed.add(row.dedupKey);
+      if (row.state === 'quarantined' || row.dedupKey === null) {
+        result.quarantined += 1;
+        continue;
+      }
+      const key = insertedRowKey(row.dedupKey, row.idKey);
+      if (insertedKeys.has(key) && !claimed.has(key)) {
+        claimed.add(key);
         result.accepted += 1;
       } else result.duplicates += 1;
     }
     return result;
   });
+}
+
+/** Identifies an inserted row by both its keys (RETURNING dedup_key, id_key), for splitGroupResults. */
+export function insertedRowKey(dedupKey: string, idKey: string | null): string {
+  return idKey === null ? dedupKey : `${dedupKey}\u0000${idKey}`;
 }

@@ -134,6 +134,18 @@ export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
         WHERE dedup_key LIKE 'nk:%' AND normalized IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    name: 'event id keys beside natural keys',
+    // rows.ts storedKeys: dedup_key holds the natural key of every new event, id_key its event id key.
+    // Rows stored before keep their id key in dedup_key and get it in id_key too, so the same id stays one event.
+    // Partial: events without an id (the usual case) cost this index nothing.
+    sql: `
+      ALTER TABLE crs_events ADD COLUMN id_key TEXT;
+      UPDATE crs_events SET id_key = dedup_key WHERE dedup_key LIKE 'id:%';
+      CREATE UNIQUE INDEX crs_events_id_key ON crs_events (id_key) WHERE id_key IS NOT NULL;
+    `,
+  },
 ];
 
 const toStoredEvent = (r: EventRow): StoredEvent => rowToStoredEvent(r, (ms) => new Date(ms).toISOString());
@@ -187,10 +199,11 @@ export class SqliteCore {
   private prepare() {
     const { db } = this;
     return {
+      // No conflict target: a repeat of either key (dedup_key, or the partial unique id_key) is skipped.
       insert: db.prepare(`INSERT INTO crs_events
-          (client_id, dedup_key, raw, normalized, state, priority, last_error, received_at, next_attempt_at, event_type, email, bounce_kind)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          ON CONFLICT (dedup_key) DO NOTHING`),
+          (client_id, dedup_key, id_key, raw, normalized, state, priority, last_error, received_at, next_attempt_at, event_type, email, bounce_kind)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT DO NOTHING`),
       // crs_state_counts: inserts are added here once per transaction (updates and deletes by triggers)
       addToCount: db.prepare('UPDATE crs_state_counts SET n = n + ? WHERE state = ?'),
       // Two bounded index scans instead of one over every waiting event: "ready" events (due since they
@@ -230,9 +243,9 @@ export class SqliteCore {
       lastApplied: db.prepare('SELECT max(applied_at) AS t FROM crs_events WHERE applied_at IS NOT NULL'),
       list: db.prepare(`SELECT ${EVENT_COLUMNS} FROM crs_events WHERE state = ? ORDER BY id DESC LIMIT ? OFFSET ?`),
       get: db.prepare(`SELECT ${EVENT_COLUMNS} FROM crs_events WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`),
-      keyOwner: db.prepare('SELECT id FROM crs_events WHERE dedup_key = ? AND id <> ?'),
+      keyOwner: db.prepare('SELECT id FROM crs_events WHERE (dedup_key = @dedupKey OR id_key = @idKey) AND id <> @id LIMIT 1'),
       requeue: db.prepare(`UPDATE crs_events SET
-            dedup_key = @dedupKey, normalized = @normalized, state = @state, priority = @priority, last_error = @lastError,
+            dedup_key = @dedupKey, id_key = @idKey, normalized = @normalized, state = @state, priority = @priority, last_error = @lastError,
             event_type = @eventType, email = @email, bounce_kind = @bounceKind, attempts = 0, next_attempt_at = @now,
             deferred = 0, first_unmatched_at = NULL, lease_owner = NULL, lease_expires_at = NULL
           WHERE id = @id`),
@@ -273,7 +286,7 @@ export class SqliteCore {
         const result: AppendResult = { accepted: 0, duplicates: 0, quarantined: 0 };
         for (const r of rows) {
           const { changes } = insert.run(
-            r.clientId, r.dedupKey, r.raw, r.normalized, r.state, r.priority, r.lastError, now, now, r.eventType, r.email, r.bounceKind,
+            r.clientId, r.dedupKey, r.idKey, r.raw, r.normalized, r.state, r.priority, r.lastError, now, now, r.eventType, r.email, r.bounceKind,
           );
           if (r.state === 'quarantined') result.quarantined += 1;
           else if (changes === 1) result.accepted += 1;
@@ -350,7 +363,7 @@ export class SqliteCore {
       let requeued = 0;
       for (const row of rows) {
         const id = Number(row.id);
-        const other = row.dedupKey === null ? undefined : (keyOwner.get(row.dedupKey, id) as { id: number } | undefined);
+        const other = row.dedupKey === null ? undefined : (keyOwner.get({ dedupKey: row.dedupKey, idKey: row.idKey, id }) as { id: number } | undefined);
         if (other) {
           // The re-derived event is one we already hold under another id (R9): it must not run twice.
           markReplayDuplicate.run({ id, error: `replay: duplicate of event ${other.id}` });

@@ -141,6 +141,25 @@ export function describeEventStoreConformance(engine: 'sqlite' | 'postgres', har
         expect((await store.counts()).received).toBe(75);
       });
 
+      it('is one event whether it comes with an event id (webhook) or without (REST record), in either order (R9)', async () => {
+        const store = await fresh();
+        const withId = (id: string, naturalKey: string, extra: Partial<NormalizedEvent> = {}) =>
+          incoming(`id:100:${id}`, 'unsubscribe', { eventId: id, naturalKey, ...extra });
+        const dup = { accepted: 0, duplicates: 1, quarantined: 0 };
+        expect(await store.append([withId('w1', 'nk:same')])).toEqual({ accepted: 1, duplicates: 0, quarantined: 0 });
+        expect(await store.append([incoming('nk:same', 'unsubscribe')])).toEqual(dup); // the reconciliation's copy
+        expect(await store.append([incoming('nk:other', 'unsubscribe')])).toEqual({ accepted: 1, duplicates: 0, quarantined: 0 });
+        expect(await store.append([withId('w2', 'nk:other')])).toEqual(dup); // the webhook copy arriving second
+        // The same id again with another time (so another natural key): still the same event.
+        expect(await store.append([withId('w1', 'nk:later', { occurredAt: '2026-11-26T09:05:00Z' })])).toEqual(dup);
+        // Both copies in one call, and (below) in two concurrent calls that share one group commit.
+        expect(await store.append([withId('w3', 'nk:third'), incoming('nk:third', 'unsubscribe')])).toEqual({ accepted: 1, duplicates: 1, quarantined: 0 });
+        const [a, b] = await Promise.all([store.append([incoming('nk:fourth', 'unsubscribe')]), store.append([withId('w4', 'nk:fourth')])]);
+        expect([a, b]).toEqual([{ accepted: 1, duplicates: 0, quarantined: 0 }, dup]);
+        const stored = await store.list('pending', 10);
+        expect(stored.map((e) => e.dedupKey).sort()).toEqual(['id:100:w1', 'id:100:w3', 'nk:fourth', 'nk:other']);
+      });
+
       it('fails only the append whose transaction fails when a group cannot be committed', async () => {
         const store = await fresh();
         const bad = { clientId: null as unknown as string, raw: '{}', quarantineReason: 'x' }; // violates NOT NULL
@@ -403,6 +422,26 @@ export function describeEventStoreConformance(engine: 'sqlite' | 'postgres', har
         const [dup] = await store.get([q!.id]);
         expect(dup).toMatchObject({ state: 'ignored', lastError: `replay: duplicate of event ${original!.id}`, dedupKey: null });
         expect(await store.requeue([{ id: '987654', normalized: normalized('zz') }, { id: 'bad', normalized: normalized('zz') }])).toBe(0);
+      });
+
+      it('marks a replayed event as a duplicate when either of its keys belongs to another stored event', async () => {
+        const store = await fresh();
+        await store.append([
+          incoming('id:100:e1', 'open', { eventId: 'e1', naturalKey: 'nk:n1' }), incoming('nk:n2'), quarantinedElement('{"a":1}'), quarantinedElement('{"b":2}'),
+        ]);
+        const [e1] = (await store.list('pending', 10)).filter((e) => e.dedupKey === 'id:100:e1');
+        const [n2] = (await store.list('pending', 10)).filter((e) => e.dedupKey === 'nk:n2');
+        const [qa, qb] = (await store.list('quarantined', 10)).sort((x, y) => Number(x.id) - Number(y.id));
+        // qa re-derives to another id but e1's natural key; qb to e1's id with another natural key.
+        expect(await store.requeue([
+          { id: qa!.id, normalized: normalized('id:100:e9', 'open', { eventId: 'e9', naturalKey: 'nk:n1' }) },
+          { id: qb!.id, normalized: normalized('id:100:e1', 'open', { eventId: 'e1', naturalKey: 'nk:n3' }) },
+        ])).toBe(0);
+        expect((await store.get([qa!.id, qb!.id])).map((e) => [e.state, e.lastError])).toEqual([
+          ['ignored', `replay: duplicate of event ${e1!.id}`], ['ignored', `replay: duplicate of event ${e1!.id}`],
+        ]);
+        // A replay that keeps its own keys is requeued (n2 re-derived as itself).
+        expect(await store.requeue([{ id: n2!.id, normalized: normalized('nk:n2') }])).toBe(1);
       });
     });
 

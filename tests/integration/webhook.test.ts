@@ -69,7 +69,8 @@ describe.each(ENGINES)('webhook over HTTP with the $name store', (engine) => {
   });
 
   it('accepts an array, quarantines malformed elements with their reason and keeps them raw', async () => {
-    const body = `[${JSON.stringify(event({ id: 'arr-1' }))},{"type":"teleport","timestamp":"2026-11-26T10:00:00Z"},${JSON.stringify(event({ id: 'arr-2', type: 'click', url: 'https://x.example/a' }))}]`;
+    // Another second than single-1's event: events with the same natural key are one event even with other ids (R9).
+    const body = `[${JSON.stringify(event({ id: 'arr-1', timestamp: '2026-11-26T10:00:01Z' }))},{"type":"teleport","timestamp":"2026-11-26T10:00:00Z"},${JSON.stringify(event({ id: 'arr-2', type: 'click', url: 'https://x.example/a' }))}]`;
     const answer = await post('100', body);
     expect(answer.json).toEqual({ received: 3, accepted: 2, duplicates: 0, quarantined: 1 });
     const quarantined = await reader.list('quarantined', 100);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '../../service/events.js';
 import type { NormalizedEvent } from '../../service/events.js';
-import { ALIASES, MAX_FIELD_LENGTH, dedupKey, normalizeEvent, parseOccurredAt } from '../../service/ingest/normalize.js';
+import { unsubscribeToRaw } from '../../service/campaign/mapping.js';
+import { ALIASES, MAX_FIELD_LENGTH, dedupKey, naturalKey, normalizeEvent, parseOccurredAt } from '../../service/ingest/normalize.js';
 import type { NormalizeContext } from '../../service/ingest/normalize.js';
 
 const ctx: NormalizeContext = { pathClientId: '1234', origin: 'webhook' };
@@ -392,6 +393,24 @@ describe('dedup key (R9)', () => {
     const e = { eventId: 'e1', clientId: '1', type: 'open' as const, occurredAt: '2026-11-26T10:00:00Z' };
     expect(dedupKey(e)).toBe('id:1:e1');
     expect(dedupKey({ ...e, clientId: '2' })).toBe('id:2:e1');
+  });
+
+  it('an event with an id also carries its natural key: the one the REST copy of the same unsubscribe gets', () => {
+    const webhook = ok({ type: 'unsubscribe', id: 'wh-1', mailingId: '1001', recipientListId: '5678', recipientId: 'Ben.Keller@example.com', timestamp: '2026-11-20T10:00:00+00:00' });
+    const rest = ok(unsubscribeToRaw({ recipientId: 'ben.keller@example.com', created: '2026-11-20T10:00:00Z', mailingId: '1001', recipientListId: '5678', reason: undefined, mediaType: undefined }), { pathClientId: '1234', origin: 'poll' });
+    expect(webhook.key).toBe('id:1234:wh-1');
+    expect(rest.key).toMatch(/^nk:/);
+    expect(webhook.naturalKey).toBe(rest.key);
+    expect(rest.naturalKey).toBeUndefined(); // a natural key is its own natural key
+    expect(naturalKey({ clientId: '1234', type: 'unsubscribe', mailingId: '1001', recipientId: 'ben.keller@example.com', occurredAt: '2026-11-20T10:00:00Z' })).toBe(rest.key);
+  });
+
+  it('mailing and list id 0 mean none, as in REST records, so both copies of an event without a mailing agree', () => {
+    const webhook = ok({ type: 'unsubscribe', mailingId: 0, recipientListId: '0', recipientId: 'a@example.com', timestamp: '2026-11-20T10:00:00Z' });
+    const rest = ok(unsubscribeToRaw({ recipientId: 'a@example.com', created: '2026-11-20T10:00:00Z', mailingId: '0', recipientListId: '0', reason: undefined, mediaType: undefined }), { pathClientId: '1234', origin: 'poll' });
+    expect(webhook.mailingId).toBeUndefined();
+    expect(webhook.recipientListId).toBeUndefined();
+    expect(webhook.key).toBe(rest.key);
   });
 });
 
