@@ -5,10 +5,12 @@
  * (`decideEligibility`); `readEligibility` fetches the consent rows and history from Dataverse.
  *
  * Decisions (docs/campaign.md): no consent row for the newsletter → not eligible (the original
- * integration only transmits people with a consent); a consent without any history entry falls
- * back to its crs_status column.
+ * integration only transmits people with a consent); an opted-out crs_status counts as an entry at
+ * its crs_statuschangedon (consent/state.ts statusEntry: set in CRM or imported, it may have no history
+ * row, and an older opt-in must not undo it); a consent without any history entry falls back to its
+ * crs_status column.
  */
-import { currentConsentState, type HistoryEntryLike } from '../consent/state.js';
+import { currentConsentState, statusEntry, type HistoryEntryLike } from '../consent/state.js';
 import type { DataverseClient } from '../dataverse/types.js';
 import {
   advertisingConsent, CONSENT_STATUS, ENTRY_TYPE, newsletter, optInHistory,
@@ -24,7 +26,7 @@ export interface EligibilityRequest {
 
 export interface ConsentRecord {
   consentId: string;
-  /** crs_status (used only when the history is empty). */
+  /** crs_status: an opt-out counts as an entry at statusChangedOn; without history and date it decides alone. */
   status?: 'optin' | 'optout';
   statusChangedOn?: string;
   outbounce: boolean;
@@ -70,7 +72,15 @@ export function decideEligibility(req: EligibilityRequest, consents: readonly Co
   const ids = new Set(consents.map((c) => c.consentId));
   const verdict = currentConsentState(history.filter((h) => ids.has(h.consentId)));
   const deciding = verdict.decidingEntry;
-  if (verdict.state === 'optout' && deciding) {
+  // The same rule with each consent's opted-out status as one more entry (the planner's R4).
+  const statusEntries = consents.flatMap((c) => {
+    const e = statusEntry(c.status, c.statusChangedOn);
+    return e ? [{ ...e, fromStatus: true as const }] : [];
+  });
+  const withStatus = currentConsentState<HistoryEntryLike & { fromStatus?: true }>([...(deciding ? [deciding] : []), ...statusEntries]);
+  if (withStatus.decidingEntry?.fromStatus) {
+    reasons.push({ code: 'optedOut', basis: 'status', since: withStatus.decidingEntry.occurredOn });
+  } else if (verdict.state === 'optout' && deciding) {
     reasons.push({
       code: 'optedOut', since: deciding.occurredOn, basis: 'history', entryId: deciding.id,
       ...(deciding.source ? { source: deciding.source } : {}),

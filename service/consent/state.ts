@@ -35,3 +35,14 @@ export function currentConsentState<E extends HistoryEntryLike>(entries: readonl
   }
   return best ? { state: best.entryType, decidingEntry: best } : { state: 'none' };
 }
+
+/**
+ * A consent's opted-out `crs_status` at its `crs_statuschangedon`, as an entry (undefined otherwise).
+ * A status set in CRM or by an import may have no history row behind it. An opt-out status counts, so
+ * an older event can never undo it (R4). An opted-in status does not: an opt-in needs a history entry
+ * as its evidence, and a status flipped to opted in by hand must not make a person eligible again.
+ */
+export function statusEntry(status: EntryType | undefined, statusChangedOn: string | undefined): HistoryEntryLike | undefined {
+  if (status !== 'optout' || !statusChangedOn || Number.isNaN(Date.parse(statusChangedOn))) return undefined;
+  return { entryType: status, occurredOn: statusChangedOn };
+}

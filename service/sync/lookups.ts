@@ -5,6 +5,9 @@
  *
  * Cache rule: a found row is kept for `ttlMs` (default 5 min); a "not found" only for
  * `negativeTtlMs` (default 5 s), so a contact, client or mailing created in CRM is seen soon.
+ * Compliance events bypass the positive cache where a stale row would misdirect or miss an opt-out:
+ * persons are read `fresh`; the newsletter table and a mailing row are re-read (`recheck`) unless
+ * they were read within the negative TTL.
  */
 import type { DataverseClient, DataverseRow } from '../dataverse/types.js';
 import type { CrmEntityType } from '../events.js';
@@ -55,7 +58,14 @@ const entryTypeOf = (v: unknown): EntryType | undefined =>
 
 interface CacheEntry<T> {
   value: Promise<T>;
+  loadedAt: number;
   expiresAt: number;
+}
+
+/** `fresh`: read now, whatever is cached. `recheck`: reuse only a copy read within the negative TTL. */
+export interface ReadOptions {
+  fresh?: boolean;
+  recheck?: boolean;
 }
 
 /** A small TTL cache of promises (concurrent lookups of one key share one request). */
@@ -68,15 +78,19 @@ class TtlCache<T> {
     private readonly isNegative: (value: T) => boolean,
   ) {}
 
-  /** The cached promise when it is still fresh. */
-  peek(key: string): Promise<T> | undefined {
+  /** The cached promise when it is still fresh (and, with `recheck`, read within the negative TTL). */
+  peek(key: string, read: ReadOptions = {}): Promise<T> | undefined {
+    if (read.fresh) return undefined;
     const hit = this.entries.get(key);
-    return hit && hit.expiresAt > this.now() ? hit.value : undefined;
+    const now = this.now();
+    if (!hit || hit.expiresAt <= now) return undefined;
+    return read.recheck && now - hit.loadedAt > this.negativeTtlMs ? undefined : hit.value;
   }
 
   /** Caches a pending value; a negative answer expires after the negative TTL, a failure at once. */
   put(key: string, value: Promise<T>): Promise<T> {
-    const entry: CacheEntry<T> = { value, expiresAt: this.now() + this.ttlMs };
+    const now = this.now();
+    const entry: CacheEntry<T> = { value, loadedAt: now, expiresAt: now + this.ttlMs };
     this.entries.set(key, entry);
     value.then(
       (v) => {
@@ -90,8 +104,8 @@ class TtlCache<T> {
     return value;
   }
 
-  get(key: string, load: () => Promise<T>): Promise<T> {
-    return this.peek(key) ?? this.put(key, load());
+  get(key: string, load: () => Promise<T>, read: ReadOptions = {}): Promise<T> {
+    return this.peek(key, read) ?? this.put(key, load());
   }
 
   clear(): void {
@@ -99,7 +113,10 @@ class TtlCache<T> {
   }
 }
 
-/** A small table cached whole; a miss reloads it once the copy is older than the negative TTL. */
+/**
+ * A small table cached whole; a miss — nothing picked, or `complete` says a wanted row is not there —
+ * reloads it once the copy is older than the negative TTL.
+ */
 class TableCache<R> {
   private copy?: { rows: Promise<R[]>; loadedAt: number };
   constructor(
@@ -118,10 +135,10 @@ class TableCache<R> {
     return copy;
   }
 
-  async find(pick: (rows: R[]) => R[]): Promise<R[]> {
+  async find(pick: (rows: R[]) => R[], complete: (picked: R[]) => boolean = (picked) => picked.length > 0): Promise<R[]> {
     const copy = this.copy && this.now() - this.copy.loadedAt <= this.ttlMs ? this.copy : this.reload();
     const picked = pick(await copy.rows);
-    if (picked.length === 0 && this.now() - copy.loadedAt > this.negativeTtlMs) return pick(await this.reload().rows);
+    if (!complete(picked) && this.now() - copy.loadedAt > this.negativeTtlMs) return pick(await this.reload().rows);
     return picked;
   }
 
@@ -192,8 +209,14 @@ export class CrmLookups {
     return rows[0];
   }
 
-  async allNewsletters(): Promise<NewsletterRow[]> {
-    return this.newslettersTable.find((all) => all);
+  /**
+   * Every newsletter. With `recheck` the table is re-read unless it was read within the negative TTL:
+   * the worker asks so when a newsletter an event names (by recipient list or mailing) is not in the
+   * cached copy, or the event would fall back to every newsletter of its client (R3), since a stale
+   * copy would send the opt-out to the wrong newsletters.
+   */
+  async allNewsletters(read: Pick<ReadOptions, 'recheck'> = {}): Promise<NewsletterRow[]> {
+    return this.newslettersTable.find((all) => all, (all) => all.length > 0 && !read.recheck);
   }
 
   async newslettersOfClient(clientRowId: string): Promise<NewsletterRow[]> {
@@ -203,7 +226,8 @@ export class CrmLookups {
 
   // ---- campaign mailings ----------------------------------------------------------------------
 
-  async campaignMailingOf(clientRowId: string, mailingId: string): Promise<MailingRow | undefined> {
+  /** With `recheck` a cached row older than the negative TTL is read again (its newsletter may have changed). */
+  async campaignMailingOf(clientRowId: string, mailingId: string, read: Pick<ReadOptions, 'recheck'> = {}): Promise<MailingRow | undefined> {
     const key = `${clientRowId.toLowerCase()}|${mailingId}`;
     const row = await this.mailings.get(key, async () => {
       const rows = await this.client.query(campaignMailing.entitySetName, query(
@@ -218,20 +242,25 @@ export class CrmLookups {
         id, mailingId, clientRowId: clientRowId.toLowerCase(), name: str(r.crs_name), campaignId,
         newsletterId: lower(r._crs_newsletterid_value),
       };
-    });
+    }, read);
     return row ?? undefined;
   }
 
   // ---- persons ------------------------------------------------------------------------------------
 
-  /** R8: contacts and leads whose emailaddress1 equals the address (case-insensitive), per address. */
-  async personsByEmails(emails: string[]): Promise<Map<string, Person[]>> {
+  /**
+   * R8: contacts and leads whose emailaddress1 equals the address (case-insensitive), per address.
+   * `fresh` (all addresses, or those it returns true for: compliance events') reads them now and
+   * refreshes the cache with the answer; fresh and uncached addresses share the chunked queries.
+   */
+  async personsByEmails(emails: string[], read: { fresh?: boolean | ((email: string) => boolean) } = {}): Promise<Map<string, Person[]>> {
     const wanted = [...new Set(emails.map((e) => e.trim().toLowerCase()).filter(Boolean))];
     const result = new Map<string, Person[]>();
     const waits: Promise<void>[] = [];
     const toLoad: string[] = [];
     for (const email of wanted) {
-      const cached = this.personsByEmail.peek(email);
+      const fresh = typeof read.fresh === 'function' ? read.fresh(email) : read.fresh === true;
+      const cached = this.personsByEmail.peek(email, { fresh });
       if (cached) waits.push(cached.then((persons) => void result.set(email, persons)));
       else toLoad.push(email);
     }
@@ -276,7 +305,7 @@ export class CrmLookups {
     return found;
   }
 
-  async personByRef(ref: PersonRef): Promise<Person | undefined> {
+  async personByRef(ref: PersonRef, read: Pick<ReadOptions, 'fresh'> = {}): Promise<Person | undefined> {
     if (!isGuid(ref.id)) return undefined;
     if (ref.type === 'lead' && !this.leadsAvailable) return undefined;
     const key = `${ref.type}:${ref.id.toLowerCase()}`;
@@ -284,7 +313,7 @@ export class CrmLookups {
       const table = ref.type === 'contact' ? contact : lead;
       const row = await this.client.retrieve(table.entitySetName, ref.id, [table.primaryIdAttribute, 'emailaddress1', 'fullname']);
       return row ? toPerson(ref.type, row) ?? null : null;
-    });
+    }, read);
     return person ?? undefined;
   }
 

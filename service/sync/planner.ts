@@ -11,7 +11,7 @@
  */
 import type { NormalizedEvent } from '../events.js';
 import type { DataverseOp } from '../dataverse/types.js';
-import { currentConsentState, type EntryType } from '../consent/state.js';
+import { currentConsentState, statusEntry, type EntryType } from '../consent/state.js';
 import {
   advertisingConsent, campaign, campaignResponse, CHANNEL, contact, lead, newsletter as newsletterTable, CONSENT_STATUS, ENTRY_SOURCE, ENTRY_TYPE, maxLengthOf, optInHistory,
 } from '../../solution/model/index.js';
@@ -63,7 +63,16 @@ export interface OutbounceIntent {
 export type Decision =
   | { outcome: 'ignored'; reason: string }
   | { outcome: 'unmatched'; reason: string }
-  | { outcome: 'apply'; responses: ResponseIntent[]; entries: EntryIntent[]; outbounce?: OutbounceIntent };
+  | {
+    outcome: 'apply'; responses: ResponseIntent[]; entries: EntryIntent[]; outbounce?: OutbounceIntent;
+    /**
+     * Set when only part of the event can be written yet: an unsubscribe of a campaign-management
+     * mailing whose newsletter does not resolve still writes its R1 response, but the opt-out (R3)
+     * waits. Once the writes succeed the event is `unmatched` with this reason and retried (the
+     * response write is idempotent), so the opt-out follows when the newsletter exists.
+     */
+    unresolved?: string;
+  };
 
 const RESPONSE_CATEGORY: Partial<Record<NormalizedEvent['type'], ResponseCategory>> = {
   open: 'Open', click: 'Click', reply: 'Reply', autoresponder: 'Autoresponder', unsubscribe: 'Unsubscription',
@@ -96,15 +105,20 @@ export interface FactNeeds {
   persons: boolean;
   /** bounce: learn whether the threshold is exceeded; bounce/outbounce: every person with the address. */
   outbounce: boolean;
+  /**
+   * A compliance event (consent entry or outbounce): its persons are read fresh, never from the cache,
+   * because a person missed by a stale cache would miss an opt-out or outbounce.
+   */
+  compliance: boolean;
 }
 
 export function factNeeds(event: NormalizedEvent, options: PlanOptions): FactNeeds {
-  const none: FactNeeds = { client: false, mailing: false, newsletters: false, persons: false, outbounce: false };
+  const none: FactNeeds = { client: false, mailing: false, newsletters: false, persons: false, outbounce: false, compliance: false };
   if (STORE_ONLY.has(event.type)) return none;
-  if (event.type === 'bounce' || event.type === 'outbounce') return { ...none, outbounce: true };
+  if (event.type === 'bounce' || event.type === 'outbounce') return { ...none, outbounce: true, compliance: true };
   if (event.type === 'spamcomplaint' && !options.spamComplaintOptOut) return none;
   const consent = CONSENT_ENTRY[event.type] !== undefined;
-  return { client: true, mailing: Boolean(event.mailingId), newsletters: consent, persons: true, outbounce: false };
+  return { client: true, mailing: Boolean(event.mailingId), newsletters: consent, persons: true, outbounce: false, compliance: consent };
 }
 
 /** `<category>: <mailing name, or "Mailing <id>">`, at most 200 characters (spec §3). */
@@ -129,6 +143,19 @@ export function resolveNewsletters(event: NormalizedEvent, facts: EventFacts, en
     if (byMailing.length > 0) return byMailing;
   }
   return entryType === 'optout' ? ofClient : [];
+}
+
+/**
+ * Whether R3 resolves through a newsletter the facts name and contain: the recipient list's or, when
+ * the event names no list, the mailing's. Anything else (an unknown list, a mailing newsletter missing
+ * from the rows, the fallback to every newsletter, no newsletter at all) may come from cached rows
+ * older than a newsletter or mailing change in CRM, so the worker re-reads them before deciding.
+ */
+export function newsletterNamed(event: NormalizedEvent, facts: Pick<EventFacts, 'client' | 'mailing' | 'newsletters'>): boolean {
+  const ofClient = facts.client ? facts.newsletters.filter((n) => n.clientRowId === facts.client?.id) : [];
+  if (event.recipientListId) return ofClient.some((n) => n.recipientListId === event.recipientListId);
+  const named = facts.mailing?.newsletterId;
+  return named !== undefined && ofClient.some((n) => n.id === named);
 }
 
 export function decide(event: NormalizedEvent, facts: EventFacts, options: PlanOptions): Decision {
@@ -160,11 +187,15 @@ export function decide(event: NormalizedEvent, facts: EventFacts, options: PlanO
   }
 
   const entries: EntryIntent[] = [];
+  let unresolved: string | undefined;
   if (consent) {
     const newsletters = resolveNewsletters(event, facts, consent.entryType);
     if (newsletters.length === 0) {
       const why = facts.client ? 'no newsletter resolves' : `client ${event.clientId} has no crs_campaignclient row`;
-      return { outcome: 'unmatched', reason: `${why} for ${event.type} (recipient list ${event.recipientListId ?? '(none)'}) (R3)` };
+      const reason = `${why} for ${event.type} (recipient list ${event.recipientListId ?? '(none)'}) (R3)`;
+      // R1 does not depend on the newsletter: the response is written now, the consent part is retried.
+      if (!writesResponse) return { outcome: 'unmatched', reason };
+      unresolved = reason;
     }
     for (const person of persons) {
       for (const newsletter of newsletters) {
@@ -189,7 +220,7 @@ export function decide(event: NormalizedEvent, facts: EventFacts, options: PlanO
       });
     }
   }
-  return { outcome: 'apply', responses, entries };
+  return unresolved ? { outcome: 'apply', responses, entries, unresolved } : { outcome: 'apply', responses, entries };
 }
 
 function describeIdentity(event: NormalizedEvent): string {
@@ -349,8 +380,12 @@ export function planWrites(events: DecidedEvent[], facts: BatchFacts, options: P
     for (const slot of w.entries.values()) for (const e of slot.events) allEvents.add(e);
     const knownIds = new Set((w.existing?.history ?? []).map((h) => h.id.toLowerCase()));
     const newEntries = [...w.entries.entries()].filter(([id]) => !knownIds.has(id.toLowerCase()));
-    // R4 over every entry of the consent: the existing history (anyone's) plus the new ones.
+    // R4 over every entry of the consent: the existing history (anyone's) plus the new ones, and the
+    // current status at its statuschangedon (a status set in CRM or imported may have no history row:
+    // an older event must not override it).
+    const current = statusEntry(w.existing?.status, w.existing?.statusChangedOn);
     const verdict = currentConsentState([
+      ...(current ? [{ id: '', ...current }] : []),
       ...(w.existing?.history ?? []),
       ...[...w.entries.entries()].map(([id, s]) => ({ id, entryType: s.intent.entryType, occurredOn: s.intent.occurredAt })),
     ]);

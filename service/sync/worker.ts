@@ -5,7 +5,8 @@
  *
  *  applied     every op of the event succeeded (or it needed none)
  *  ignored     R2/R7: nothing to write
- *  unmatched   R8: no person (or no newsletter) yet — retried with back-off for 30 days, then deadLetter
+ *  unmatched   R8: no person (or no newsletter) yet — retried with back-off for 30 days, then deadLetter;
+ *              also after writing what could be written (an R1 response whose opt-out still has no newsletter)
  *  deadLetter  Dataverse refused an op because of the event's data (4xx that is not 401/408/412/429)
  *  pending     transient failure (5xx, network, throttling, auth, concurrent write) — retried with back-off
  */
@@ -18,8 +19,8 @@ import type { Metrics } from '../metrics.js';
 import type { BackgroundTask } from '../tasks.js';
 import { canonicalTime } from './keys.js';
 import { CrmLookups, type SyncLookups } from './lookups.js';
-import { decide, factNeeds, planWrites, type DecidedEvent, type Decision } from './planner.js';
-import type { Aggregate, BatchFacts, EventFacts, Person, PlanOptions } from './facts.js';
+import { decide, factNeeds, newsletterNamed, planWrites, type DecidedEvent, type Decision } from './planner.js';
+import type { Aggregate, BatchFacts, EventFacts, MailingRow, NewsletterRow, Person, PlanOptions } from './facts.js';
 
 export const SYNC_TASK_NAME = 'sync';
 
@@ -271,7 +272,7 @@ export class SyncWorker implements BackgroundTask {
     if (sawNotFound) this.lookups.invalidate();
 
     const byId = new Map(events.map((e) => [e.id, e]));
-    for (const { eventId } of decided) {
+    for (const { eventId, decision } of decided) {
       const stored = byId.get(eventId)!;
       const list = fates.get(eventId) ?? [];
       const fault = list.find((f): f is Extract<Fate, { kind: 'fault' }> => f.kind === 'fault');
@@ -281,6 +282,9 @@ export class SyncWorker implements BackgroundTask {
       } else if (retry) {
         if (retry.notFound && stored.attempts >= this.maxNotFoundAttempts) outcomes.push({ id: eventId, state: 'deadLetter', error: retry.error });
         else outcomes.push(this.retryOutcome(stored, retry.error));
+      } else if (decision.unresolved) {
+        // Written as far as possible (the R1 response); the consent part waits for its newsletter.
+        outcomes.push(this.unmatchedOutcome(stored, decision.unresolved));
       } else {
         outcomes.push({ id: eventId, state: 'applied' });
       }
@@ -293,45 +297,87 @@ export class SyncWorker implements BackgroundTask {
   // ---- facts ------------------------------------------------------------------------------------
 
   /**
-   * Two stages of reads, each issued in one tick so the Dataverse client sends it as one `$batch`
+   * Two stages of reads (and a rare third), each issued in one tick so the Dataverse client sends it as one `$batch`
    * (one request against service protection): first everything that depends only on the events
    * (persons by address and by id, clients, newsletters; R5 runs alongside in the store), then the
-   * campaign mailings, which are keyed by the client row found in the first stage. Cached rows
-   * cost no request at all.
+   * campaign mailings, which are keyed by the client row found in the first stage, together with the
+   * persons at the address of an outbounce that named only a CRM identity. Cached rows cost no request
+   * at all — except for compliance events, whose persons are read fresh. A third stage runs only when a
+   * consent event's newsletter is not named by the cached rows (see `newsletterNamed`): it re-reads the
+   * newsletter table and the mailings involved, unless they were read within the negative TTL.
    */
   private async gatherEventFacts(events: NormalizedEvent[]): Promise<EventFacts[]> {
     const { lookups } = this;
     const needs = events.map((e) => factNeeds(e, this.options.plan));
-    const emails = events.flatMap((e, i) => ((needs[i]!.persons || needs[i]!.outbounce) && e.email ? [e.email] : []));
+    const needsPersons = (i: number) => needs[i]!.persons || needs[i]!.outbounce;
+    // A compliance event's address is read fresh (a contact created minutes ago must get the opt-out);
+    // the others may use the cache.
+    const emails = events.flatMap((e, i) => (needsPersons(i) && e.email ? [e.email] : []));
+    const freshEmails = new Set(events.flatMap((e, i) => (needsPersons(i) && needs[i]!.compliance && e.email ? [e.email.trim().toLowerCase()] : [])));
     const refKey = (ref: { type: string; id: string }) => `${ref.type}:${ref.id.toLowerCase()}`;
-    const refs = [...new Map(events.flatMap((e, i) => (e.crmEntity && (needs[i]!.persons || needs[i]!.outbounce) ? [[refKey(e.crmEntity), e.crmEntity] as const] : []))).entries()];
+    const refs = [...new Map(events.flatMap((e, i) => (e.crmEntity && needsPersons(i) ? [[refKey(e.crmEntity), e.crmEntity] as const] : []))).entries()];
+    const freshRefs = new Set(events.flatMap((e, i) => (e.crmEntity && needsPersons(i) && needs[i]!.compliance ? [refKey(e.crmEntity)] : [])));
     const clientIds = [...new Set(events.flatMap((e, i) => (needs[i]!.client || needs[i]!.mailing || needs[i]!.newsletters ? [e.clientId] : [])))];
 
     // Stage 1: independent reads, all issued before the first await.
-    const [byEmail, newsletters, outbounces, identityList, clientList] = await Promise.all([
-      lookups.personsByEmails(emails),
+    const [byEmail, loadedNewsletters, outbounces, identityList, clientList] = await Promise.all([
+      lookups.personsByEmails(emails, { fresh: (email) => freshEmails.has(email) }),
       needs.some((n) => n.newsletters) ? lookups.allNewsletters() : Promise.resolve([]),
       this.learnOutbounces(events.map((e, i) => (needs[i]!.outbounce ? e : undefined))),
-      Promise.all(refs.map(([, ref]) => lookups.personByRef(ref))),
+      Promise.all(refs.map(([key, ref]) => lookups.personByRef(ref, { fresh: freshRefs.has(key) }))),
       Promise.all(clientIds.map((id) => lookups.clientRow(id))),
     ]);
+    let newsletters: NewsletterRow[] = loadedNewsletters;
     const identities = new Map(refs.map(([key], i) => [key, identityList[i]]));
     const clients = new Map(clientIds.map((id, i) => [id, clientList[i]]));
+    const identityOf = (event: NormalizedEvent, i: number) =>
+      (event.crmEntity && needsPersons(i) ? identities.get(refKey(event.crmEntity)) : undefined);
+    // R5: an outbounce that names only a CRM identity concerns the identity's address: every contact
+    // and lead with it gets the flag, not only the identity.
+    const outbounceAddress = (event: NormalizedEvent, i: number) =>
+      (event.email ?? (needs[i]!.outbounce && outbounces[i]?.outbounce ? identityOf(event, i)?.email : undefined))?.trim().toLowerCase();
+    const identityEmails = [...new Set(events.flatMap((e, i) => {
+      const address = e.email ? undefined : outbounceAddress(e, i);
+      return address && !freshEmails.has(address) ? [address] : [];
+    }))];
 
-    // Stage 2: campaign mailings of the clients found.
+    // Stage 2: campaign mailings of the clients found, and the addresses of identity-only outbounces.
     const mailingKey = (clientRowId: string, mailingId: string) => `${clientRowId}|${mailingId}`;
     const mailingWants = [...new Map(events.flatMap((e, i) => {
       const client = clients.get(e.clientId);
       return needs[i]!.mailing && client && e.mailingId ? [[mailingKey(client.id, e.mailingId), { clientRowId: client.id, mailingId: e.mailingId }] as const] : [];
     })).entries()];
-    const mailingList = await Promise.all(mailingWants.map(([, w]) => lookups.campaignMailingOf(w.clientRowId, w.mailingId)));
-    const mailings = new Map(mailingWants.map(([key], i) => [key, mailingList[i]]));
+    const [mailingList, identityMatches] = await Promise.all([
+      Promise.all(mailingWants.map(([, w]) => lookups.campaignMailingOf(w.clientRowId, w.mailingId))),
+      identityEmails.length > 0 ? lookups.personsByEmails(identityEmails, { fresh: true }) : Promise.resolve(new Map<string, Person[]>()),
+    ]);
+    for (const [address, persons] of identityMatches) byEmail.set(address, persons);
+    const mailings = new Map<string, MailingRow | undefined>(mailingWants.map(([key], i) => [key, mailingList[i]]));
+
+    // Stage 3 (rare): a consent event whose newsletter the cached rows do not name. Its resolution would
+    // fall back to other newsletters (R3), so it must not rest on a copy older than a change in CRM.
+    const unnamed = events.flatMap((e, i) => {
+      const client = clients.get(e.clientId);
+      if (!needs[i]!.newsletters || !client) return [];
+      const mailing = e.mailingId ? mailings.get(mailingKey(client.id, e.mailingId)) : undefined;
+      return newsletterNamed(e, { client, mailing, newsletters }) ? [] : [{ client, mailingId: e.mailingId }];
+    });
+    if (unnamed.length > 0) {
+      const recheck = [...new Map(unnamed.flatMap(({ client, mailingId }) => (mailingId
+        ? [[mailingKey(client.id, mailingId), { clientRowId: client.id, mailingId }] as const] : []))).entries()];
+      const [reloaded, recheckedList] = await Promise.all([
+        lookups.allNewsletters({ recheck: true }),
+        Promise.all(recheck.map(([, w]) => lookups.campaignMailingOf(w.clientRowId, w.mailingId, { recheck: true }))),
+      ]);
+      newsletters = reloaded;
+      recheck.forEach(([key], i) => mailings.set(key, recheckedList[i]));
+    }
 
     return events.map((event, i): EventFacts => {
       const need = needs[i]!;
       const facts: EventFacts = { persons: [], newsletters: [] };
-      const identity = event.crmEntity && (need.persons || need.outbounce) ? identities.get(refKey(event.crmEntity)) : undefined;
-      const emailMatches = event.email ? byEmail.get(event.email.toLowerCase()) ?? [] : [];
+      const identity = identityOf(event, i);
+      const emailMatches = event.email ? byEmail.get(event.email.trim().toLowerCase()) ?? [] : [];
       if (need.client || need.mailing || need.newsletters) facts.client = clients.get(event.clientId);
       if (need.mailing && facts.client && event.mailingId) facts.mailing = mailings.get(mailingKey(facts.client.id, event.mailingId));
       if (need.newsletters && facts.client) facts.newsletters = newsletters.filter((n) => n.clientRowId === facts.client?.id);
@@ -341,7 +387,9 @@ export class SyncWorker implements BackgroundTask {
         const learned = outbounces[i]!;
         facts.outbounceLearned = learned.outbounce;
         facts.outbounceAt = learned.at;
-        facts.outbouncePersons = facts.outbounceLearned ? dedupe([...(identity ? [identity] : []), ...emailMatches]) : [];
+        const address = outbounceAddress(event, i);
+        const atAddress = address ? byEmail.get(address) ?? [] : [];
+        facts.outbouncePersons = facts.outbounceLearned ? dedupe([...(identity ? [identity] : []), ...atAddress]) : [];
       }
       return facts;
     });

@@ -70,6 +70,24 @@ describe('decideEligibility (R6 with the R4 rule)', () => {
       eligible: false, state: 'none', reasons: [{ code: 'optedOut', basis: 'status', since: '2026-06-01T00:00:00Z' }],
     },
     {
+      name: 'an opted-out status (imported, set in CRM) newer than every entry decides: an older opt-in does not undo it (R4)',
+      consents: [consent({ status: 'optout', statusChangedOn: '2026-12-01T00:00:00Z' })],
+      history: [entry('optin', '2026-10-01T00:00:00Z')],
+      eligible: false, state: 'optin', reasons: [{ code: 'optedOut', basis: 'status', since: '2026-12-01T00:00:00Z' }],
+    },
+    {
+      name: 'an opt-in entry newer than the opted-out status decides',
+      consents: [consent({ status: 'optout', statusChangedOn: '2026-12-01T00:00:00Z' })],
+      history: [entry('optin', '2026-12-02T00:00:00Z')],
+      eligible: true, state: 'optin', reasons: [],
+    },
+    {
+      name: 'an opted-in status set by hand is no evidence: a newer-dated status does not undo an opt-out entry',
+      consents: [consent({ status: 'optin', statusChangedOn: '2026-12-01T00:00:00Z' })],
+      history: [entry('optout', '2026-11-01T00:00:00Z')],
+      eligible: false, state: 'optout', reasons: [{ code: 'optedOut', since: '2026-11-01T00:00:00Z', basis: 'history' }],
+    },
+    {
       name: 'entries of other consents are ignored',
       consents: [consent()],
       history: [entry('optin', '2026-03-01T10:00:00Z'), entry('optout', '2026-09-01T00:00:00Z', { consentId: 'other' })],

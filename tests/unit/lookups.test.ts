@@ -84,6 +84,40 @@ describe('CrmLookups: persons (R8)', () => {
     expect(queries).toHaveLength(4); // only the formerly unknown address was asked again
   });
 
+  it('fresh (compliance events): a cached address is read again, and the answer refreshes the cache', async () => {
+    let now = 0;
+    const tables: Record<string, DataverseRow[]> = { contacts: [], leads: [LEAD] };
+    const { client, queries } = fakeDataverse(tables);
+    const lookups = new CrmLookups(client, { now: () => now, ttlMs: 300_000, negativeTtlMs: 5_000 });
+    expect((await lookups.personsByEmails(['jane.doe@example.com'])).get('jane.doe@example.com')).toHaveLength(1);
+    // A contact with the already-cached address is created in CRM a minute later.
+    tables.contacts!.push(CONTACT);
+    now = 60_000;
+    expect((await lookups.personsByEmails(['jane.doe@example.com'])).get('jane.doe@example.com')).toHaveLength(1); // cached: opens may use it
+    const fresh = await lookups.personsByEmails(['jane.doe@example.com', 'other@example.com'], { fresh: (e) => e === 'jane.doe@example.com' });
+    expect(fresh.get('jane.doe@example.com')?.map((p) => p.type)).toEqual(['contact', 'lead']);
+    // Fresh and uncached addresses travel in the same chunked query.
+    expect(queries.slice(2).map((q) => [q.entitySet, q.filter])).toEqual([
+      ['contacts', "emailaddress1 eq 'jane.doe@example.com' or emailaddress1 eq 'other@example.com'"],
+      ['leads', "emailaddress1 eq 'jane.doe@example.com' or emailaddress1 eq 'other@example.com'"],
+    ]);
+    expect((await lookups.personsByEmails(['jane.doe@example.com'])).get('jane.doe@example.com')).toHaveLength(2);
+    expect(queries).toHaveLength(4);
+    await lookups.personsByEmails(['jane.doe@example.com'], { fresh: true });
+    expect(queries).toHaveLength(6);
+  });
+
+  it('person by id, fresh: read again even when cached', async () => {
+    const tables: Record<string, DataverseRow[]> = { contacts: [{ ...CONTACT }] };
+    const { client, queries } = fakeDataverse(tables);
+    const lookups = new CrmLookups(client);
+    expect(await lookups.personByRef({ type: 'contact', id: CONTACT.contactid })).toMatchObject({ email: 'jane.doe@example.com' });
+    tables.contacts![0]!.emailaddress1 = 'jane@new.example.com';
+    expect(await lookups.personByRef({ type: 'contact', id: CONTACT.contactid })).toMatchObject({ email: 'jane.doe@example.com' });
+    expect(await lookups.personByRef({ type: 'contact', id: CONTACT.contactid }, { fresh: true })).toMatchObject({ email: 'jane@new.example.com' });
+    expect(queries).toHaveLength(2);
+  });
+
   it('a failed lookup is not cached', async () => {
     let fail = true;
     const { client } = fakeDataverse({ contacts: [CONTACT], leads: [] });
@@ -144,6 +178,41 @@ describe('CrmLookups: clients, newsletters, mailings', () => {
       { id: NEWSLETTER.crs_newsletterid, name: 'News', clientRowId: CLIENT_ROW.crs_campaignclientid, recipientListId: '5678', channel: CHANNEL.Email },
     ]);
     expect(await lookups.newslettersOfClient('00000000-0000-0000-0000-0000000000a9')).toEqual([]);
+  });
+
+  it('recheck: the newsletter table is re-read unless it was read within the negative TTL', async () => {
+    let now = 0;
+    const tables: Record<string, DataverseRow[]> = { crs_newsletters: [NEWSLETTER] };
+    const { client, queries } = fakeDataverse(tables);
+    const lookups = new CrmLookups(client, { now: () => now, ttlMs: 300_000, negativeTtlMs: 5_000 });
+    expect(await lookups.allNewsletters()).toHaveLength(1);
+    expect(await lookups.allNewsletters({ recheck: true })).toHaveLength(1); // just read: no second request
+    expect(queries).toHaveLength(1);
+    // A newsletter for a new recipient list is added in CRM; the cached copy does not have it for 5 min.
+    tables.crs_newsletters!.push({ ...NEWSLETTER, crs_newsletterid: '00000000-0000-0000-0000-0000000000b2', crs_recipientlistid: '9999' });
+    now = 60_000;
+    expect(await lookups.allNewsletters()).toHaveLength(1);
+    expect((await lookups.allNewsletters({ recheck: true })).map((n) => n.recipientListId)).toEqual(['5678', '9999']);
+    now = 62_000;
+    await lookups.allNewsletters({ recheck: true });
+    expect(queries).toHaveLength(2);
+  });
+
+  it('recheck: a cached campaign mailing older than the negative TTL is read again (its newsletter may have changed)', async () => {
+    let now = 0;
+    const tables: Record<string, DataverseRow[]> = { crs_campaignmailings: [{ ...MAILING, _crs_newsletterid_value: null }] };
+    const { client, queries } = fakeDataverse(tables);
+    const lookups = new CrmLookups(client, { now: () => now, ttlMs: 300_000, negativeTtlMs: 5_000 });
+    expect(await lookups.campaignMailingOf(CLIENT_ROW.crs_campaignclientid, '1001')).toMatchObject({ newsletterId: undefined });
+    tables.crs_campaignmailings![0]!._crs_newsletterid_value = NEWSLETTER.crs_newsletterid;
+    now = 3_000;
+    expect(await lookups.campaignMailingOf(CLIENT_ROW.crs_campaignclientid, '1001', { recheck: true })).toMatchObject({ newsletterId: undefined });
+    expect(queries).toHaveLength(1);
+    now = 60_000;
+    expect(await lookups.campaignMailingOf(CLIENT_ROW.crs_campaignclientid, '1001')).toMatchObject({ newsletterId: undefined });
+    expect(await lookups.campaignMailingOf(CLIENT_ROW.crs_campaignclientid, '1001', { recheck: true })).toMatchObject({ newsletterId: NEWSLETTER.crs_newsletterid });
+    expect(await lookups.campaignMailingOf(CLIENT_ROW.crs_campaignclientid, '1001')).toMatchObject({ newsletterId: NEWSLETTER.crs_newsletterid });
+    expect(queries).toHaveLength(2);
   });
 
   it('campaign mailing by client + mailing id; a miss is cached only briefly', async () => {

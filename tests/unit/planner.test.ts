@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../service/events.js';
 import type { DataverseOp } from '../../service/dataverse/types.js';
-import { decide, factNeeds, planWrites, resolveNewsletters, type Decision, type DecidedEvent } from '../../service/sync/planner.js';
+import { decide, factNeeds, newsletterNamed, planWrites, resolveNewsletters, type Decision, type DecidedEvent } from '../../service/sync/planner.js';
 import {
   DEFAULT_PLAN_OPTIONS, type BatchFacts, type ClientRow, type ConsentRow, type EventFacts, type MailingRow, type NewsletterRow,
   type Person, type PlanOptions,
@@ -48,7 +48,10 @@ const opsOf = (p: { phases: DataverseOp[][] }, set: string, method?: string) =>
   allOps(p).filter((o) => o.entitySet === set && (!method || o.method === method));
 
 describe('decide: outcomes per event type (R1, R2, R7, R8)', () => {
-  const cases: { name: string; event: Partial<NormalizedEvent>; facts?: Partial<EventFacts>; options?: Partial<PlanOptions>; outcome: Decision['outcome']; responses?: number; entries?: number }[] = [
+  const cases: {
+    name: string; event: Partial<NormalizedEvent>; facts?: Partial<EventFacts>; options?: Partial<PlanOptions>; outcome: Decision['outcome'];
+    responses?: number; entries?: number; unresolved?: boolean;
+  }[] = [
     { name: 'open of a campaign-management mailing → one response', event: { type: 'open' }, outcome: 'apply', responses: 1, entries: 0 },
     { name: 'click → one response', event: { type: 'click', linkUrl: 'https://x.example/a' }, outcome: 'apply', responses: 1 },
     { name: 'reply → one response', event: { type: 'reply' }, outcome: 'apply', responses: 1 },
@@ -75,6 +78,10 @@ describe('decide: outcomes per event type (R1, R2, R7, R8)', () => {
     { name: 'R5: bounce over threshold → outbounce', event: { type: 'bounce', thresholdExceeded: true }, facts: { outbounceLearned: true, outbouncePersons: [CONTACT] }, outcome: 'apply', responses: 0, entries: 0 },
     { name: 'R5: outbounce with nobody at the address → unmatched', event: { type: 'outbounce' }, facts: { outbounceLearned: true, outbouncePersons: [] }, outcome: 'unmatched' },
     { name: 'R3: unsubscribe for an unknown client → unmatched (kept, retried)', event: { type: 'unsubscribe' }, facts: { client: undefined, mailing: undefined, newsletters: [] }, outcome: 'unmatched' },
+    { name: 'R1: unsubscribe of a campaign-management mailing, client without newsletters → the response now, the opt-out retried', event: { type: 'unsubscribe' }, facts: { newsletters: [] }, outcome: 'apply', responses: 1, entries: 0, unresolved: true },
+    { name: 'R3: unsubscribe of another mailing, client without newsletters → unmatched', event: { type: 'unsubscribe' }, facts: { mailing: undefined, newsletters: [] }, outcome: 'unmatched' },
+    { name: 'R7: spam complaint of a campaign-management mailing without newsletters → unmatched (no response category)', event: { type: 'spamcomplaint' }, facts: { newsletters: [] }, outcome: 'unmatched' },
+    { name: 'R1+R3: unsubscribe whose newsletter resolves is not marked unresolved', event: { type: 'unsubscribe' }, outcome: 'apply', responses: 1, entries: 1, unresolved: false },
     { name: 'R7: opt-in naming no known list or mailing newsletter → unmatched, never opts into everything', event: { type: 'singleoptin', recipientListId: '999' }, facts: { mailing: MAILING_NO_NL }, outcome: 'unmatched' },
   ];
   it.each(cases)('$name', (c) => {
@@ -83,6 +90,8 @@ describe('decide: outcomes per event type (R1, R2, R7, R8)', () => {
     if (d.outcome === 'apply') {
       if (c.responses !== undefined) expect(d.responses).toHaveLength(c.responses);
       if (c.entries !== undefined) expect(d.entries).toHaveLength(c.entries);
+      if (c.unresolved !== undefined) expect(d.unresolved !== undefined).toBe(c.unresolved);
+      if (c.unresolved) expect(d.unresolved).toMatch(/no newsletter resolves.*\(R3\)/);
     } else {
       expect(d.reason).toMatch(/\S/);
     }
@@ -100,11 +109,20 @@ describe('decide: outcomes per event type (R1, R2, R7, R8)', () => {
   });
 
   it('factNeeds asks for nothing for store-only events and for persons+newsletters for unsubscribes', () => {
-    expect(factNeeds(ev({ type: 'sent' }), DEFAULT_PLAN_OPTIONS)).toEqual({ client: false, mailing: false, newsletters: false, persons: false, outbounce: false });
+    expect(factNeeds(ev({ type: 'sent' }), DEFAULT_PLAN_OPTIONS)).toEqual({ client: false, mailing: false, newsletters: false, persons: false, outbounce: false, compliance: false });
     expect(factNeeds(ev({ type: 'unsubscribe' }), DEFAULT_PLAN_OPTIONS)).toMatchObject({ client: true, mailing: true, newsletters: true, persons: true });
     expect(factNeeds(ev({ type: 'open' }), DEFAULT_PLAN_OPTIONS)).toMatchObject({ newsletters: false, persons: true });
     expect(factNeeds(ev({ type: 'bounce' }), DEFAULT_PLAN_OPTIONS)).toMatchObject({ outbounce: true, persons: false });
     expect(factNeeds(ev({ type: 'spamcomplaint' }), { ...DEFAULT_PLAN_OPTIONS, spamComplaintOptOut: false })).toMatchObject({ persons: false });
+  });
+
+  // Compliance events read their persons fresh (a stale cache would miss an opt-out); opens and clicks may use the cache.
+  const compliance: [NormalizedEvent['type'], boolean][] = [
+    ['unsubscribe', true], ['spamcomplaint', true], ['singleoptin', true], ['doubleoptin', true], ['bounce', true], ['outbounce', true],
+    ['open', false], ['click', false], ['reply', false], ['sent', false],
+  ];
+  it.each(compliance)('factNeeds: %s is a compliance event: %s', (type, expected) => {
+    expect(factNeeds(ev({ type }), DEFAULT_PLAN_OPTIONS).compliance).toBe(expected);
   });
 });
 
@@ -120,6 +138,20 @@ describe('R3: newsletter resolution order', () => {
   it.each(cases)('$name', (c) => {
     const f = facts({ mailing: c.mailing, newsletters: ALL_NEWSLETTERS });
     expect(resolveNewsletters(ev({ type: 'unsubscribe', ...c.event }), f, 'optout').map((n) => n.id)).toEqual(c.expected);
+  });
+
+  // Whether the cached rows name the newsletter; if not, the worker re-reads newsletters and mailing before deciding.
+  const named: { name: string; event: Partial<NormalizedEvent>; mailing?: MailingRow; newsletters?: NewsletterRow[]; expected: boolean }[] = [
+    { name: 'a known recipient list', event: { recipientListId: '500' }, mailing: MAILING, expected: true },
+    { name: 'an unknown recipient list (maybe a newsletter added since the table was cached)', event: { recipientListId: '999' }, mailing: MAILING, expected: false },
+    { name: 'a list of another client', event: { recipientListId: '900' }, mailing: undefined, expected: false },
+    { name: 'no list, the mailing’s newsletter is in the table', event: { recipientListId: undefined }, mailing: MAILING, expected: true },
+    { name: 'no list, the mailing’s newsletter is not in the table', event: { recipientListId: undefined }, mailing: MAILING, newsletters: [NL_NEWS], expected: false },
+    { name: 'no list, mailing without newsletter (fallback to every newsletter)', event: { recipientListId: undefined }, mailing: MAILING_NO_NL, expected: false },
+    { name: 'no list, no campaign mailing (fallback)', event: { recipientListId: undefined }, mailing: undefined, expected: false },
+  ];
+  it.each(named)('newsletterNamed: $name → $expected', (c) => {
+    expect(newsletterNamed(ev({ type: 'unsubscribe', ...c.event }), facts({ mailing: c.mailing, newsletters: c.newsletters ?? ALL_NEWSLETTERS }))).toBe(c.expected);
   });
 
   it('unsubscribe without recipient list touches only the resolved newsletters, no other consent', () => {
@@ -202,6 +234,39 @@ describe('planWrites: consents and history (R3, R4, R9)', () => {
       history: [{ id: 'imp', entryType: 'optout', occurredOn: '2026-11-25T00:00:00Z' }], status: 'optin', changedOn: '2026-01-01T00:00:00Z',
       event: { type: 'singleoptin', occurredAt: '2026-11-01T00:00:00Z' },
       patch: { crs_status: CONSENT_STATUS.OptedOut, crs_statuschangedon: '2026-11-25T00:00:00Z' },
+    },
+    {
+      name: 'a status set in CRM or imported (no history rows): an older opt-in does not override it',
+      history: [], status: 'optout', changedOn: '2026-12-01T00:00:00Z',
+      event: { type: 'singleoptin', occurredAt: '2026-10-01T10:00:00Z' }, patch: null,
+    },
+    {
+      name: 'a status without history, then an older opt-in entry: the next older opt-in still does not override the status',
+      history: [{ id: 'h1', entryType: 'optin', occurredOn: '2026-10-01T10:00:00Z' }], status: 'optout', changedOn: '2026-12-01T00:00:00Z',
+      event: { type: 'doubleoptin', occurredAt: '2026-09-01T10:00:00Z' }, patch: null,
+    },
+    {
+      name: 'a status without history: a newer opt-in wins',
+      history: [], status: 'optout', changedOn: '2026-12-01T00:00:00Z',
+      event: { type: 'singleoptin', occurredAt: '2026-12-02T10:00:00Z' },
+      patch: { crs_status: CONSENT_STATUS.OptedIn, crs_statuschangedon: '2026-12-02T10:00:00Z' },
+    },
+    {
+      name: 'a status without history at the same second as an opt-in: the opt-out status wins the tie',
+      history: [], status: 'optout', changedOn: '2026-12-01T00:00:00Z',
+      event: { type: 'singleoptin', occurredAt: '2026-12-01T00:00:00Z' }, patch: null,
+    },
+    {
+      name: 'a status without a date cannot be ordered: the new entry decides',
+      history: [], status: 'optout', changedOn: undefined,
+      event: { type: 'singleoptin', occurredAt: '2026-10-01T10:00:00Z' },
+      patch: { crs_status: CONSENT_STATUS.OptedIn, crs_statuschangedon: '2026-10-01T10:00:00Z' },
+    },
+    {
+      name: 'an opted-in status set by hand (newer than the opt-out entry, no opt-in entry) is no evidence: the history decides',
+      history: [{ id: 'h1', entryType: 'optout', occurredOn: '2026-11-01T00:00:00Z' }], status: 'optin', changedOn: '2026-12-01T00:00:00Z',
+      event: { type: 'singleoptin', occurredAt: '2026-10-01T10:00:00Z' },
+      patch: { crs_status: CONSENT_STATUS.OptedOut, crs_statuschangedon: '2026-11-01T00:00:00Z' },
     },
     {
       name: 'newer opt-in after an opt-out → opted in',

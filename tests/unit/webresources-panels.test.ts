@@ -253,6 +253,24 @@ describe('R4 verdict in the opt-in panel (computed from the history)', () => {
     expect(c.verdict.state).toBe('none');
     expect(c.stale).toBe(false);
   });
+
+  it('counts an opted-out stored status at its date as an entry, as the consent gate does; an opted-in status is no evidence', () => {
+    const withStatus = (status: number, changedOn: string) => {
+      const row = consentRow(3, { newsletter: 'N', client: 'C', clientId: '1', channel: 583000000, storedStatus: status, history: [{ type: 'in', on: '2026-10-01T00:00:00Z', source: src }] });
+      row.crs_statuschangedon = changedOn;
+      row['crs_statuschangedon@OData.Community.Display.V1.FormattedValue'] = '01.12.2026';
+      return toConsentCard(row);
+    };
+    // Imported opted out on Dec 1, then an older opt-in entry arrived: still opted out, since Dec 1.
+    const imported = withStatus(CONSENT_STATUS.OptedOut, '2026-12-01T00:00:00Z');
+    expect(imported.verdict.state).toBe('optout');
+    expect(imported.verdict.decidingEntry).toMatchObject({ occurredOn: '2026-12-01T00:00:00Z', occurredOnFormatted: '01.12.2026' });
+    expect(imported.stale).toBe(false);
+    // An opt-out status older than the opt-in entry: the entry decides (and the stored status is stale).
+    const older = withStatus(CONSENT_STATUS.OptedOut, '2026-09-01T00:00:00Z');
+    expect([older.verdict.state, older.stale]).toEqual(['optin', true]);
+    expect(withStatus(CONSENT_STATUS.OptedIn, '2026-12-01T00:00:00Z').verdict.decidingEntry?.occurredOn).toBe('2026-10-01T00:00:00Z');
+  });
 });
 
 describe('opt-in history panel', () => {

@@ -131,7 +131,24 @@ describe('Dataverse requests per worker round (GETs of one tick = one $batch)', 
     expect(writeRequests).toHaveLength(1);
   });
 
-  it('a warm round (cached persons, client, newsletters, mailing) costs two reads: consents + responses, then history', async () => {
+  it('a warm round of opens and clicks (cached persons, client, mailing) costs one read: the responses', async () => {
+    const { client, readRequests, writeRequests } = coalescingDataverse(tables());
+    const worker = new SyncWorker({
+      store, dataverse: client, lookups: new CrmLookups(client, { chunkSize: 10 }), plan: { granularity: 'aggregate', spamComplaintOptOut: true }, bounceLimits: { hard: 3, soft: 5 },
+    });
+    const opensAndClicks = () => roundOfEvents().filter((e) => e.type !== 'unsubscribe');
+    await append(opensAndClicks());
+    await worker.runOnce();
+    readRequests.length = 0;
+    writeRequests.length = 0;
+    await append(opensAndClicks());
+    const round = await worker.runOnce();
+    expect(round.outcomes.every((o) => o.state === 'applied')).toBe(true);
+    expect(readRequests.map(tablesOf)).toEqual([['campaignresponses']]); // no consent event: no consents, no history
+    expect(writeRequests).toHaveLength(1);
+  });
+
+  it('a warm round with compliance events adds one read: their persons are read fresh (never from the cache), in one request', async () => {
     const { client, readRequests, writeRequests } = coalescingDataverse(tables());
     const worker = new SyncWorker({
       store, dataverse: client, lookups: new CrmLookups(client, { chunkSize: 10 }), plan: { granularity: 'aggregate', spamComplaintOptOut: true }, bounceLimits: { hard: 3, soft: 5 },
@@ -143,7 +160,8 @@ describe('Dataverse requests per worker round (GETs of one tick = one $batch)', 
     await append(roundOfEvents());
     const round = await worker.runOnce();
     expect(round.outcomes.every((o) => o.state === 'applied')).toBe(true);
-    expect(readRequests.map(tablesOf)).toEqual([['campaignresponses', 'crs_advertisingconsents'], ['crs_optinhistories']]);
+    expect(readRequests.map(tablesOf)).toEqual([['contacts', 'leads'], ['campaignresponses', 'crs_advertisingconsents'], ['crs_optinhistories']]);
+    expect(readRequests[0]!.filter((t) => t === 'contacts')).toHaveLength(2); // the 15 unsubscribing addresses only
     expect(writeRequests).toHaveLength(1);
   });
 });

@@ -12,7 +12,7 @@ import {
   newsletter,
   optInHistory,
 } from '../../../solution/model/tables.js';
-import { compareNewestFirst, currentConsentState, type ConsentVerdict, type EntryType } from '../../../service/consent/state.js';
+import { compareNewestFirst, currentConsentState, statusEntry, type ConsentVerdict, type EntryType } from '../../../service/consent/state.js';
 import type { Row } from '../shared/data-client.js';
 import { col, FORMATTED, num, str } from '../shared/format.js';
 import type { PanelRecord } from '../shared/host.js';
@@ -110,6 +110,8 @@ export interface ConsentCard {
   clientId?: string;
   channel?: number;
   storedStatus?: number;
+  storedStatusChangedOn?: string;
+  storedStatusChangedOnFormatted?: string;
   outbounce: boolean;
   outbounceOn?: string;
   outbounceOnFormatted?: string;
@@ -124,7 +126,20 @@ export interface ConsentCard {
 
 export function withHistory(card: ConsentCard, history: HistoryEntry[], historyHasMore: boolean): ConsentCard {
   const sorted = [...history].sort(compareNewestFirst);
-  const verdict = currentConsentState(sorted);
+  const fromHistory = currentConsentState(sorted);
+  // An opted-out crs_status counts as an entry at its date (service/consent/state.ts statusEntry), as in
+  // the consent gate (R6): an import or a CRM user may have set it without a history row.
+  const status = statusEntry(card.storedStatus === CONSENT_STATUS.OptedOut ? 'optout' : undefined, card.storedStatusChangedOn);
+  const statusDecides = status !== undefined && fromHistory.decidingEntry !== undefined && compareNewestFirst(status, fromHistory.decidingEntry) < 0;
+  const verdict: ConsentVerdict<HistoryEntry> = statusDecides
+    ? {
+      state: 'optout',
+      decidingEntry: {
+        id: '', entryType: 'optout', occurredOn: status.occurredOn,
+        ...(card.storedStatusChangedOnFormatted ? { occurredOnFormatted: card.storedStatusChangedOnFormatted } : {}),
+      },
+    }
+    : fromHistory;
   const expected = verdict.state === 'optin' ? CONSENT_STATUS.OptedIn : verdict.state === 'optout' ? CONSENT_STATUS.OptedOut : undefined;
   const stale = expected !== undefined && card.storedStatus !== undefined && card.storedStatus !== expected;
   return { ...card, history: sorted, historyHasMore, verdict, stale };
@@ -153,6 +168,8 @@ export function toConsentCard(row: Row): ConsentCard {
     clientId: clRow && str(clRow, CL.clientId),
     channel: nlRow && num(nlRow, NL.channel),
     storedStatus: num(row, AC.status),
+    storedStatusChangedOn: str(row, AC.statusChangedOn),
+    storedStatusChangedOnFormatted: str(row, AC.statusChangedOn + FORMATTED),
     outbounceOn: str(row, AC.outbounceOn),
     outbounceOnFormatted: str(row, AC.outbounceOn + FORMATTED),
   };
