@@ -3,14 +3,16 @@
  * HTTP Basic auth with the API user, offset/limit paging, a timeout per request, back-off with
  * p-retry: 429 is always retried (after at least Retry-After), 5xx, network errors and timeouts only
  * for requests that are safe to repeat (GET, DELETE), so a create is never sent twice by us.
+ * At most `maxConcurrentPerClient` requests per Campaign client are in flight at once in this process,
+ * whoever calls and through whichever instance (the sync worker and the reconciliation each have one).
  */
 import { request, type Dispatcher } from 'undici';
 import pRetry from 'p-retry';
 import type { z } from 'zod';
 import {
-  authenticatedUserSchema, pageOf, restCountSchema, restRecipientListSchema, restResponseSchema,
-  restThresholdExceededSchema, restUnsubscribeSchema, restWebhookSchema, restWebhookVerifySchema,
-  type AuthenticatedUser, type ResponseCategory, type RestRecipientList, type RestResponse,
+  authenticatedUserSchema, issueText, pageOf, restCountSchema, restRecipientListSchema, restResponseSchema,
+  restThresholdExceededSchema, restUnsubscribeSchema, restWebhookSchema, restWebhookVerifySchema, tolerantPageOf,
+  type AuthenticatedUser, type PageElement, type ResponseCategory, type RestRecipientList, type RestResponse,
   type RestUnsubscribe, type RestWebhook, type RestWebhookVerify, type WebhookAuthentication,
   type WebhookRequestType,
 } from './schemas.js';
@@ -18,6 +20,11 @@ import {
 export const DEFAULT_CAMPAIGN_API_URL = 'https://api.campaign.episerver.net/rest';
 /** The API rejects `limit` ≥ 10000 with 400. */
 export const MAX_LIMIT = 9999;
+/**
+ * Requests in flight per Campaign client. Campaign allows at most 10 simultaneous calls per client on
+ * some endpoints (429 beyond); 4 leaves room for other tools using the same client.
+ */
+export const DEFAULT_MAX_CONCURRENT_PER_CLIENT = 4;
 
 export interface CampaignClientOptions {
   /** REST base, e.g. https://api.campaign.episerver.net/rest (no client id). */
@@ -33,6 +40,11 @@ export interface CampaignClientOptions {
   maxBackoffMs?: number;
   /** Longest Retry-After we honour before giving up waiting (default 5 min). */
   maxRetryAfterMs?: number;
+  /**
+   * Requests in flight at once per client id (per REST base, shared by all instances of this process);
+   * more wait their turn in call order. Default 4. The first instance to call a client id sets it.
+   */
+  maxConcurrentPerClient?: number;
   /** Injected for tests (records waits instead of sleeping). */
   sleep?: (ms: number) => Promise<void>;
   dispatcher?: Dispatcher;
@@ -69,6 +81,29 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
+/** Per REST base and client id: Campaign's concurrency limit is per client, not per caller. */
+const limiters = new Map<string, Limiter>();
+
+/** Runs at most `max` tasks at once; the others wait in arrival order. */
+class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active < this.max) this.active++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      // Hand the slot straight to the next in line, so a newcomer cannot overtake the queue.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
+
 export class CampaignClient {
   private readonly base: string;
   private readonly authorization: string;
@@ -84,6 +119,7 @@ export class CampaignClient {
       minBackoffMs: options.minBackoffMs ?? 1000,
       maxBackoffMs: options.maxBackoffMs ?? 30_000,
       maxRetryAfterMs: options.maxRetryAfterMs ?? 300_000,
+      maxConcurrentPerClient: Math.max(1, options.maxConcurrentPerClient ?? DEFAULT_MAX_CONCURRENT_PER_CLIENT),
       sleep: options.sleep ?? defaultSleep,
       dispatcher: options.dispatcher,
     };
@@ -132,31 +168,51 @@ export class CampaignClient {
 
   // ---- unsubscribes ----------------------------------------------------------------------------
 
-  unsubscribes(clientId: string, q: { offset?: number; limit?: number; direction?: 'ASC' | 'DESC'; recipientIds?: readonly string[] } = {}): Promise<RestUnsubscribe[]> {
+  /** One page; a malformed element comes back as such (with its reason) instead of failing the page. */
+  unsubscribes(clientId: string, q: { offset?: number; limit?: number; direction?: 'ASC' | 'DESC'; recipientIds?: readonly string[] } = {}): Promise<PageElement<RestUnsubscribe>[]> {
     return this.call('GET', `/${seg(clientId)}/unsubscribes`, {
       query: { offset: q.offset ?? 0, limit: q.limit ?? 100, sort: 'created', direction: q.direction ?? 'DESC', recipientIds: q.recipientIds },
-      schema: pageOf(restUnsubscribeSchema),
+      schema: tolerantPageOf(restUnsubscribeSchema),
     });
   }
 
-  /** Unsubscribes newest first, page by page; the consumer stops iterating when it has seen enough. */
-  async *unsubscribesNewestFirst(clientId: string, pageSize = 500): AsyncGenerator<RestUnsubscribe> {
-    const limit = Math.min(pageSize, MAX_LIMIT);
-    for (let offset = 0; ; offset += limit) {
+  /**
+   * Unsubscribes newest first, page by page; the consumer stops iterating when it has seen enough.
+   * Offset paging over a list that changes between two reads skips entries (one removed above a page
+   * boundary moves the next one onto the page already read). So each page after the first starts with
+   * the previous page's last element: found at index i, the list is where we left it (i > 0: new entries
+   * arrived above, the first i are re-reads and are not yielded again); not found, entries above were
+   * removed and some may have moved past us unseen — `onListMoved` is called and paging goes on (the
+   * caller must not trust this run to have seen everything). Ends when a page is not full.
+   */
+  async *unsubscribesNewestFirst(clientId: string, pageSize = 500, onListMoved?: (offset: number) => void): AsyncGenerator<PageElement<RestUnsubscribe>> {
+    const limit = Math.max(2, Math.min(pageSize, MAX_LIMIT)); // one element of each page is the overlap
+    let previousLast: string | undefined;
+    for (let offset = 0; ; offset += limit - 1) {
       const page = await this.unsubscribes(clientId, { offset, limit, direction: 'DESC' });
-      yield* page;
+      let from = 0;
+      if (previousLast !== undefined) {
+        const at = page.findIndex((e) => elementText(e.raw) === previousLast);
+        if (at < 0) onListMoved?.(offset);
+        else from = at + 1;
+      }
+      yield* page.slice(from);
       if (page.length < limit) return;
+      previousLast = elementText(page[page.length - 1]!.raw);
     }
   }
 
   // ---- responses and bounces -----------------------------------------------------------------
 
-  /** Responses of one category for a mailing (or for recipients). The endpoint has no offset: `limit` caps it. */
-  responses(clientId: string, q: { category: ResponseCategory; mailingId?: string; recipientIds?: readonly string[]; limit?: number }): Promise<RestResponse[]> {
+  /**
+   * Responses of one category for a mailing (or for recipients). The endpoint has no offset: `limit` caps it.
+   * A malformed element comes back as such (with its reason) instead of failing the whole answer.
+   */
+  responses(clientId: string, q: { category: ResponseCategory; mailingId?: string; recipientIds?: readonly string[]; limit?: number }): Promise<PageElement<RestResponse>[]> {
     if (!q.mailingId && !q.recipientIds?.length) throw new Error('responses: mailingId or recipientIds is required');
     return this.call('GET', `/${seg(clientId)}/responses`, {
       query: { category: q.category, mailingId: q.mailingId, recipientIds: q.recipientIds, limit: Math.min(q.limit ?? MAX_LIMIT, MAX_LIMIT) },
-      schema: pageOf(restResponseSchema),
+      schema: tolerantPageOf(restResponseSchema),
     });
   }
 
@@ -195,6 +251,13 @@ export class CampaignClient {
     }
   }
 
+  private limiter(clientId: string): Limiter {
+    const key = `${this.base}\n${clientId}`;
+    let l = limiters.get(key);
+    if (!l) limiters.set(key, (l = new Limiter(this.opts.maxConcurrentPerClient)));
+    return l;
+  }
+
   private url(path: string, query?: Query): string {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query ?? {})) {
@@ -219,13 +282,17 @@ export class CampaignClient {
     };
     const body = o.form ? new URLSearchParams(o.form).toString() : undefined;
     if (body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
+    // Every path starts with the client id; only the HTTP exchange holds a slot, not the back-off waits.
+    const limiter = this.limiter(path.split('/')[1] ?? '');
 
     const attempt = async (): Promise<unknown> => {
       let res: Dispatcher.ResponseData;
       let text: string;
       try {
-        res = await request(url, { method, headers, body, signal: AbortSignal.timeout(this.opts.timeoutMs), dispatcher: this.opts.dispatcher });
-        text = await res.body.text();
+        ({ res, text } = await limiter.run(async () => {
+          const r = await request(url, { method, headers, body, signal: AbortSignal.timeout(this.opts.timeoutMs), dispatcher: this.opts.dispatcher });
+          return { res: r, text: await r.body.text() };
+        }));
       } catch (err) {
         const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
         const why = timedOut ? `timed out after ${this.opts.timeoutMs} ms` : `network error: ${(err as Error).message}`;
@@ -241,9 +308,8 @@ export class CampaignClient {
         }
         const parsed = o.schema.safeParse(json);
         if (!parsed.success) {
-          const issue = parsed.error.issues[0];
           throw new CampaignApiError(
-            `Campaign ${method} ${path}: unexpected response shape (${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'})`,
+            `Campaign ${method} ${path}: unexpected response shape (${issueText(parsed.error)})`,
             res.statusCode, method, path, text.slice(0, 500),
           );
         }
@@ -274,6 +340,11 @@ export class CampaignClient {
       },
     });
   }
+}
+
+/** Identity of a page element for the overlap check: its JSON as Campaign sent it (parsed and re-serialized). */
+function elementText(raw: unknown): string {
+  return JSON.stringify(raw) ?? '';
 }
 
 /** A path segment (recipient ids are email addresses: `+`, `@`, `/` must be encoded). */

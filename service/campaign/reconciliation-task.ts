@@ -43,6 +43,8 @@ export function summaryForStatus(s: RunSummary) {
     perClient: s.perClient.map((c) => ({
       clientId: c.clientId, mailings: c.mailings,
       unsubscribes: c.unsubscribes, autoresponders: c.autoresponders, replies: c.replies, bounces: c.bounces, outbounces: c.outbounces,
+      // The list moved while paged: the unsubscribe watermark was held, the next run reads again.
+      ...(c.unsubscribeListMoved ? { unsubscribeListMoved: c.unsubscribeListMoved } : {}),
       errors: c.errors.length,
     })),
   };

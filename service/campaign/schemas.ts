@@ -107,6 +107,34 @@ export function pageOf<T extends z.ZodType>(item: T) {
   ]);
 }
 
+/** One element of a page read with `tolerantPageOf`: the validated record, or the raw element and why it failed. */
+export type PageElement<T> = { ok: true; record: T; raw: unknown } | { ok: false; raw: unknown; reason: string };
+
+/**
+ * Like `pageOf`, but only the envelope must match: each element is validated on its own, so one
+ * malformed element does not fail the page (spec §4: keep and quarantine it, never lose the good ones).
+ */
+export function tolerantPageOf<T extends z.ZodType>(item: T) {
+  return z.union([
+    z.array(z.unknown()),
+    z.looseObject({ elements: z.array(z.unknown()).nullish() }).transform((v) => v.elements ?? []),
+  ]).transform((elements) => elements.map((raw): PageElement<z.output<T>> => {
+    const parsed = item.safeParse(raw);
+    return parsed.success ? { ok: true, record: parsed.data, raw } : { ok: false, raw, reason: issueText(parsed.error) };
+  }));
+}
+
+/** The records of a tolerantly read page that passed validation. */
+export function validRecords<T>(page: readonly PageElement<T>[]): T[] {
+  return page.flatMap((e) => (e.ok ? [e.record] : []));
+}
+
+/** The first issue of a failed validation in one line: `field.path: message`. */
+export function issueText(error: z.ZodError): string {
+  const issue = error.issues[0];
+  return issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid';
+}
+
 /** Authentication JSON (WebhookRequestData.authentication) our webhooks are created with. */
 export type WebhookAuthentication =
   | { type: 'none' }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CampaignApiError, CampaignClient, parseRetryAfter } from '../../service/campaign/client.js';
+import { validRecords } from '../../service/campaign/schemas.js';
 import { startCampaignEmulator, type CampaignEmulator } from '../emulators/campaign/index.js';
 
 let emu: CampaignEmulator;
@@ -38,6 +39,7 @@ afterAll(async () => {
 beforeEach(() => {
   waits = [];
   emu.state.requests.length = 0;
+  emu.beforeHandling(undefined);
 });
 
 describe('CampaignClient against the emulator', () => {
@@ -54,13 +56,86 @@ describe('CampaignClient against the emulator', () => {
     expect(emu.state.requests).toHaveLength(1);
   });
 
-  it('pages unsubscribes newest first with offset/limit', async () => {
+  it('pages unsubscribes newest first with offset/limit, each page overlapping the previous one by one', async () => {
     const seen: string[] = [];
-    for await (const u of client().unsubscribesNewestFirst('100', 100)) seen.push(u.created);
+    for await (const u of client().unsubscribesNewestFirst('100', 100)) seen.push(u.ok ? u.record.created : 'rejected');
     expect(seen).toHaveLength(250);
+    expect(new Set(seen).size).toBe(250); // the overlapping element is not yielded twice
     expect([...seen].sort().reverse()).toEqual(seen);
     const offsets = emu.state.requests.map((r) => [r.query.offset, r.query.limit, r.query.direction, r.query.sort]);
-    expect(offsets).toEqual([['0', '100', 'DESC', 'created'], ['100', '100', 'DESC', 'created'], ['200', '100', 'DESC', 'created']]);
+    expect(offsets).toEqual([['0', '100', 'DESC', 'created'], ['99', '100', 'DESC', 'created'], ['198', '100', 'DESC', 'created']]);
+  });
+
+  describe('an unsubscribe list that changes between two page reads', () => {
+    const at = (minute: number) => new Date(Date.UTC(2026, 10, 20) + minute * 60_000).toISOString();
+    /** Client 300: u1 newest … u6 oldest. */
+    const seed = () => {
+      emu.state.clients.delete('300');
+      emu.seed({ clientId: '300', unsubscribes: [1, 2, 3, 4, 5, 6].map((i) => ({ recipientId: `u${i}@example.com`, created: at(100 - i) })) });
+    };
+    /** Runs `change` once, before the second unsubscribes page is answered. */
+    const onSecondPage = (change: (list: { recipientId: string; created: string }[]) => void) => {
+      let pages = 0;
+      emu.beforeHandling((r) => {
+        if (r.path.endsWith('/300/unsubscribes') && ++pages === 2) change(emu.state.clients.get('300')!.unsubscribes);
+      });
+    };
+    const read = async () => {
+      const seen: string[] = [];
+      const moved: number[] = [];
+      for await (const u of client().unsubscribesNewestFirst('300', 2, (offset) => moved.push(offset))) seen.push(u.ok ? u.record.recipientId : 'rejected');
+      return { seen, moved };
+    };
+
+    it('reports entries removed above the page boundary (one could have slid past unseen)', async () => {
+      seed();
+      onSecondPage((list) => list.splice(0, 2)); // u1 and u2 re-subscribed after page 1 was read
+      const { seen, moved } = await read();
+      expect(moved).toEqual([1]);
+      // Page 2 at offset 1 now holds u4, u5: u3 moved onto the page already read.
+      expect(seen).not.toContain('u3@example.com');
+    });
+
+    it('needs no report when new entries arrive on top, and yields nothing twice', async () => {
+      seed();
+      onSecondPage((list) => list.push({ recipientId: 'new@example.com', created: at(200) }));
+      const { seen, moved } = await read();
+      expect(moved).toEqual([]);
+      expect(seen).toEqual(['u1', 'u2', 'u3', 'u4', 'u5', 'u6'].map((u) => `${u}@example.com`));
+    });
+  });
+
+  it('keeps a malformed element of a page as rejected, with its reason, and the good ones as records', async () => {
+    emu.fail({
+      pathIncludes: '/responses', status: 200,
+      body: { elements: [{ recipientId: 'ok@example.com', created: '2026-11-20T10:00:00Z' }, { recipientId: null, created: '2026-11-20T11:00:00Z' }, 'junk'], count: 3 },
+    });
+    const page = await client().responses('100', { category: 'autoresponder', mailingId: '7' });
+    expect(validRecords(page).map((r) => r.recipientId)).toEqual(['ok@example.com']);
+    expect(page.filter((e) => !e.ok)).toEqual([
+      { ok: false, raw: { recipientId: null, created: '2026-11-20T11:00:00Z' }, reason: expect.stringMatching(/^recipientId: /) },
+      { ok: false, raw: 'junk', reason: expect.stringMatching(/^\(root\): /) },
+    ]);
+    // The envelope itself must still match.
+    emu.fail({ pathIncludes: '/responses', status: 200, body: { elements: 'nope' } });
+    const err = await client().responses('100', { category: 'autoresponder', mailingId: '7' }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/unexpected response shape/);
+  });
+
+  it('has at most 4 requests per Campaign client in flight, whoever calls through whichever instance, the rest queued', async () => {
+    emu.state.peakInFlight.clear();
+    emu.fail({ pathIncludes: '/thresholdExceeded', delayMs: 40, times: 36 }); // slow answers, so calls pile up
+    const [sync, reconciliation] = [client(), client()]; // e.g. the sync worker's and the reconciliation's
+    const ids = Array.from({ length: 12 }, (_, i) => `r${i}@example.com`);
+    const results = await Promise.all([
+      ...ids.map((id) => sync.bounceThresholdExceeded('400', id)),
+      ...ids.map((id) => reconciliation.bounceThresholdExceeded('400', id)),
+      ...ids.map((id) => sync.bounceThresholdExceeded('401', id)),
+    ]);
+    expect(results).toEqual(Array(36).fill(false));
+    expect(emu.state.requests.filter((r) => r.path.endsWith('/thresholdExceeded'))).toHaveLength(36);
+    expect(emu.state.peakInFlight.get('400')).toBe(4);
+    expect(emu.state.peakInFlight.get('401')).toBe(4); // each client has its own limit
   });
 
   it('stops paging when the consumer stops', async () => {
@@ -70,9 +145,9 @@ describe('CampaignClient against the emulator', () => {
   });
 
   it('reads responses per mailing and category, and 404 for an unknown mailing', async () => {
-    const auto = await client().responses('100', { category: 'autoresponder', mailingId: '7' });
+    const auto = validRecords(await client().responses('100', { category: 'autoresponder', mailingId: '7' }));
     expect(auto.map((r) => [r.recipientId, r.mailingId, r.subject])).toEqual([['a@example.com', '7', 'Out of office']]);
-    const unknown = await client().responses('100', { category: 'unknown', mailingId: '7' });
+    const unknown = validRecords(await client().responses('100', { category: 'unknown', mailingId: '7' }));
     expect(unknown.map((r) => r.recipientId)).toEqual(['b@example.com']);
     const err = await client().responses('100', { category: 'unknown', mailingId: '999' }).catch((e: unknown) => e);
     expect((err as CampaignApiError).status).toBe(404);

@@ -1,7 +1,9 @@
 /**
  * The reconciliation (R11) against the Campaign REST emulator and a real (in-memory SQLite) event
  * store: watermark with overlap, dedup with webhook events (R9), unknown → reply, the 30-day
- * mailing window, bounce threshold → outbounce, one client failing without stopping the others.
+ * mailing window, bounce threshold → outbounce, one client failing without stopping the others;
+ * nothing missed for good when the list moves while paged, a record is dated in the future, an
+ * element is malformed or a threshold check fails.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ingestEvents, toIncomingEvents } from '../../service/ingest/ingest.js';
@@ -11,7 +13,7 @@ import { CampaignClient } from '../../service/campaign/client.js';
 import type { CampaignDirectory, PolledMailing } from '../../service/campaign/directory.js';
 import { reconcileOnce, storeIngest, watermarkKeys, type ReconcileDeps } from '../../service/campaign/poller.js';
 import { createReconciliationTask, reconciliationTaskFromConfig } from '../../service/campaign/reconciliation-task.js';
-import { startCampaignEmulator, type CampaignEmulator } from '../emulators/campaign/index.js';
+import { startCampaignEmulator, type CampaignEmulator, type EmulatorResponse, type EmulatorUnsubscribe } from '../emulators/campaign/index.js';
 
 const NOW = new Date('2026-11-26T12:00:00Z');
 const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
@@ -44,6 +46,10 @@ async function stored(): Promise<StoredEvent[]> {
   return [...(await store.list('pending', 1000)), ...(await store.list('quarantined', 1000))];
 }
 
+const recipients = async () => (await store.list('pending', 1000)).map((e) => e.normalized!.recipientId).sort();
+const thresholdChecks = () => emu.state.requests.filter((r) => r.path.endsWith('/thresholdExceeded')).map((r) => decodeURIComponent(r.path.split('/')[5]!));
+const second = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
 beforeAll(async () => {
   emu = await startCampaignEmulator();
   campaign = new CampaignClient({ baseUrl: emu.url, user: emu.user, password: emu.password, minBackoffMs: 0, retries: 1 });
@@ -56,6 +62,7 @@ beforeEach(async () => {
   emu.state.clients.clear();
   emu.state.requests.length = 0;
   emu.clearFaults();
+  emu.beforeHandling(undefined);
 });
 afterEach(async () => {
   await store.close();
@@ -98,9 +105,92 @@ describe('unsubscribes', () => {
     const second = await reconcileOnce(deps(dir, { options: { pageSize: 2 } }));
     expect(second.perClient[0]!.unsubscribes).toEqual({ found: 3, new: 2, duplicates: 1, quarantined: 0 });
     expect(await store.getState(watermarkKeys.unsubscribes('100'))).toBe(ago(10 * MIN).replace('.000Z', 'Z'));
-    // new, c (overlap), late → then b at 2 h stops the paging: 2 pages of 2, not all 7 records.
-    expect(emu.state.requests.filter((r) => r.path.endsWith('/unsubscribes'))).toHaveLength(2);
+    // Pages of 2 overlapping by one: [new, c] [c, late] [late, b] → b at 2 h stops the paging, not all 7 records.
+    expect(emu.state.requests.filter((r) => r.path.endsWith('/unsubscribes'))).toHaveLength(3);
   });
+
+  it('keeps the watermark when the list moved while paging, so the next run reads what slid past', async () => {
+    const dir = directory(['100'], []);
+    emu.seed({ clientId: '100', unsubscribes: [{ recipientId: 'old@example.com', created: ago(10 * HOUR) }] });
+    await reconcileOnce(deps(dir));
+    const key = watermarkKeys.unsubscribes('100');
+    expect(await store.getState(key)).toBe(second(NOW.getTime() - 10 * HOUR));
+
+    emu.seed({ clientId: '100', unsubscribes: [1, 2, 3, 4, 5, 6].map((h) => ({ recipientId: `u${h}@example.com`, created: ago(h * HOUR) })) });
+    // u1 and u2 re-subscribe (their unsubscribes are deleted) just after the first page [u1, u2] was read.
+    let pages = 0;
+    emu.beforeHandling((r) => {
+      if (!r.path.endsWith('/100/unsubscribes') || ++pages !== 2) return;
+      const list = emu.state.clients.get('100')!.unsubscribes;
+      list.splice(0, list.length, ...list.filter((u) => u.recipientId !== 'u1@example.com' && u.recipientId !== 'u2@example.com'));
+    });
+    const moved = await reconcileOnce(deps(dir, { options: { pageSize: 2 } }));
+    expect(moved.errors).toEqual([]);
+    expect(moved.perClient[0]!.unsubscribeListMoved).toBe(1);
+    expect(await recipients()).not.toContain('u3@example.com'); // slid onto the page already read
+    expect(await store.getState(key)).toBe(second(NOW.getTime() - 10 * HOUR)); // not moved to u1's time
+
+    emu.beforeHandling(undefined);
+    const next = await reconcileOnce(deps(dir, { options: { pageSize: 2 } }));
+    expect(next.perClient[0]!.unsubscribeListMoved).toBe(0);
+    expect(await recipients()).toEqual(['old', 'u1', 'u2', 'u3', 'u4', 'u5', 'u6'].map((u) => `${u}@example.com`));
+    expect(await store.getState(key)).toBe(second(NOW.getTime() - 3 * HOUR));
+  });
+
+  it('never moves the watermark past the run start: a record dated in the future hides nothing', async () => {
+    const dir = directory(['100'], []);
+    emu.seed({
+      clientId: '100',
+      unsubscribes: [{ recipientId: 'skewed@example.com', created: ago(-5 * HOUR) }, { recipientId: 'a@example.com', created: ago(HOUR) }],
+    });
+    await reconcileOnce(deps(dir));
+    expect(await store.getState(watermarkKeys.unsubscribes('100'))).toBe(second(NOW.getTime()));
+    // Half an hour after the first run, a real unsubscribe (older than the skewed record).
+    emu.seed({ clientId: '100', unsubscribes: [{ recipientId: 'b@example.com', created: ago(-30 * MIN) }] });
+    const later = new Date(NOW.getTime() + HOUR);
+    const run = await reconcileOnce(deps(dir, { now: () => later }));
+    expect(run.perClient[0]!.unsubscribes.new).toBe(1);
+    expect(await recipients()).toEqual(['a@example.com', 'b@example.com', 'skewed@example.com']);
+    expect(await store.getState(watermarkKeys.unsubscribes('100'))).toBe(second(later.getTime()));
+  });
+
+  it('ignores a stored watermark that lies in the future and reads as on a first run', async () => {
+    await store.setState(watermarkKeys.unsubscribes('100'), second(NOW.getTime() + DAY));
+    emu.seed({ clientId: '100', unsubscribes: [{ recipientId: 'a@example.com', created: ago(2 * DAY) }] });
+    const run = await reconcileOnce(deps(directory(['100'], [])));
+    expect(run.perClient[0]!.unsubscribes.new).toBe(1);
+    expect(await store.getState(watermarkKeys.unsubscribes('100'))).toBe(second(NOW.getTime() - 2 * DAY));
+  });
+
+  it('quarantines a malformed element once, with its JSON and the reason, and reconciles the good ones', async () => {
+    emu.seed({
+      clientId: '100',
+      unsubscribes: [
+        { recipientId: null, created: ago(2 * HOUR) }, // e.g. an anonymised recipient
+        { recipientId: 'num@example.com', created: NOW.getTime() + DAY }, // an unreadable (non-string) date
+        { recipientId: 'a@example.com', created: ago(HOUR) },
+      ] as unknown as EmulatorUnsubscribe[],
+    });
+    const dir = directory(['100'], []);
+    const run = await reconcileOnce(deps(dir));
+    expect(run.errors).toEqual([]);
+    expect(run.perClient[0]!.unsubscribes).toEqual({ found: 3, new: 1, duplicates: 0, quarantined: 2 });
+    expect(await recipients()).toEqual(['a@example.com']);
+    const quarantined = await store.list('quarantined', 10);
+    const anonymised = quarantined.find((e) => JSON.parse(e.raw).element.recipientId === null)!;
+    expect(JSON.parse(anonymised.raw)).toEqual({
+      source: 'campaign-rest:unsubscribes', rejected: expect.stringMatching(/^recipientId: /), element: { recipientId: null, created: ago(2 * HOUR) },
+    });
+    expect(anonymised.lastError).toMatch(/^Campaign REST element rejected: recipientId: /);
+    // A malformed element moves no watermark (`num`'s date lies a day ahead).
+    expect(await store.getState(watermarkKeys.unsubscribes('100'))).toBe(second(NOW.getTime() - HOUR));
+
+    // Read again within the overlap: the store cannot deduplicate quarantined elements, the poller does.
+    const again = await reconcileOnce(deps(dir));
+    expect(again.perClient[0]!.unsubscribes).toEqual({ found: 3, new: 0, duplicates: 3, quarantined: 0 });
+    expect(await store.list('quarantined', 10)).toHaveLength(2);
+  });
+
 
   it('is one event with the same unsubscribe delivered by a webhook (R9)', async () => {
     const at = ago(20 * MIN);
@@ -172,6 +262,21 @@ describe('responses of campaign-management mailings', () => {
     expect(again.duplicates).toBe(2);
   });
 
+  it('quarantines a malformed response element and still takes the others of the mailing', async () => {
+    emu.seed({
+      clientId: '100',
+      responses: [{ category: 'autoresponder', mailingId: 7, recipientId: 42, created: ago(DAY) }] as unknown as EmulatorResponse[],
+    });
+    const dir = directory(['100'], mailings);
+    const run = await reconcileOnce(deps(dir));
+    expect(run.errors).toEqual([]);
+    expect(run.perClient[0]!.autoresponders).toEqual({ found: 2, new: 1, duplicates: 0, quarantined: 1 });
+    expect(run.perClient[0]!.replies.new).toBe(1);
+    expect((await store.list('quarantined', 10)).map((e) => JSON.parse(e.raw).element.recipientId)).toEqual([42]);
+    const again = await reconcileOnce(deps(dir));
+    expect(again.perClient[0]!.autoresponders).toEqual({ found: 2, new: 0, duplicates: 2, quarantined: 0 });
+  });
+
   it('skips a mailing Campaign does not know (404) without an error', async () => {
     const run = await reconcileOnce(deps(directory(['100'], [{ clientId: '100', mailingId: '999', createdOn: ago(DAY) }])));
     expect(run.errors).toEqual([]);
@@ -222,6 +327,46 @@ describe('bounce thresholds', () => {
     await reconcileOnce(deps(dir));
     const checked = emu.state.requests.filter((r) => r.path.endsWith('/thresholdExceeded')).map((r) => decodeURIComponent(r.path.split('/')[5]!));
     expect(checked).toEqual(['full@example.com']);
+  });
+});
+
+describe('bounce watermark', () => {
+  const dir = () => directory(['100'], [{ clientId: '100', mailingId: '7', createdOn: ago(4 * DAY) }]);
+
+  it('moves only after the threshold checks of its bounces succeeded', async () => {
+    emu.seed({
+      clientId: '100',
+      bounceThresholds: { hard: 1 },
+      responses: [
+        { category: 'hardbounce', mailingId: 7, recipientId: 'x@example.com', created: ago(3 * HOUR) },
+        { category: 'hardbounce', mailingId: 7, recipientId: 'y@example.com', created: ago(HOUR) },
+      ],
+    });
+    emu.fail({ pathIncludes: '/thresholdExceeded', status: 503, times: 2 }); // the client retries once
+    const failed = await reconcileOnce(deps(dir()));
+    expect(failed.errors).toEqual([expect.stringMatching(/^client 100 bounce thresholds: .*HTTP 503/)]);
+    expect(await store.getState(watermarkKeys.bounces('100', '7'))).toBeNull();
+
+    emu.state.requests.length = 0;
+    const next = await reconcileOnce(deps(dir()));
+    expect(next.errors).toEqual([]);
+    expect(thresholdChecks().sort()).toEqual(['x@example.com', 'y@example.com']);
+    expect(next.perClient[0]!.outbounces.new).toBe(2);
+    expect(await store.getState(watermarkKeys.bounces('100', '7'))).toBe(second(NOW.getTime() - HOUR));
+  });
+
+  it('never moves past the run start: a bounce dated in the future hides no later bounce', async () => {
+    emu.seed({
+      clientId: '100',
+      bounceThresholds: { hard: 3 },
+      responses: [{ category: 'hardbounce', mailingId: 7, recipientId: 'skewed@example.com', created: ago(-5 * HOUR) }],
+    });
+    await reconcileOnce(deps(dir()));
+    expect(await store.getState(watermarkKeys.bounces('100', '7'))).toBe(second(NOW.getTime()));
+    emu.seed({ clientId: '100', responses: [{ category: 'hardbounce', mailingId: 7, recipientId: 'real@example.com', created: ago(-30 * MIN) }] });
+    emu.state.requests.length = 0;
+    await reconcileOnce(deps(dir(), { now: () => new Date(NOW.getTime() + HOUR) }));
+    expect(thresholdChecks()).toContain('real@example.com');
   });
 });
 

@@ -97,6 +97,8 @@ export interface EmulatorState {
   webhooks: Map<number, EmulatorWebhook>;
   requests: RecordedRequest[];
   deliveries: VerifyDelivery[];
+  /** Per client id: the most requests that were in progress at once (clear it to measure afresh). */
+  peakInFlight: Map<string, number>;
 }
 
 export interface SeedData {
@@ -144,6 +146,11 @@ export interface CampaignEmulator {
   fail(fault: Fault): void;
   /** Drops faults not yet used up. */
   clearFaults(): void;
+  /**
+   * Calls `hook` for each request before it is answered, e.g. to change the data between two page
+   * reads (an unsubscribe removed by a re-subscribe). `undefined` removes it.
+   */
+  beforeHandling(hook: ((req: RecordedRequest) => void) | undefined): void;
   /** Campaign suspends a webhook on its own (e.g. after failed deliveries). */
   suspend(webhookId: number): void;
   /** POSTs events to every activated webhook of that client and type, as Campaign does. */
@@ -212,8 +219,10 @@ export async function startCampaignEmulator(options: CampaignEmulatorOptions = {
   const user = options.user ?? 'api-user@example.com';
   const password = options.password ?? 'api-password';
   const expectedAuth = 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
-  const state: EmulatorState = { clients: new Map(), webhooks: new Map(), requests: [], deliveries: [] };
+  const state: EmulatorState = { clients: new Map(), webhooks: new Map(), requests: [], deliveries: [], peakInFlight: new Map() };
   const faults: (Fault & { left: number })[] = [];
+  const inFlight = new Map<string, number>();
+  let requestHook: ((req: RecordedRequest) => void) | undefined;
   let nextWebhookId = 1001;
 
   const clientState = (clientId: string): EmulatorClientState => {
@@ -232,6 +241,12 @@ export async function startCampaignEmulator(options: CampaignEmulatorOptions = {
     const rec: RecordedRequest = { method: req.method, path: u.pathname, query: Object.fromEntries(u.searchParams) };
     state.requests.push(rec);
     (req as FastifyRequest & { rec?: RecordedRequest }).rec = rec;
+    const client = u.pathname.split('/')[2] ?? '';
+    const now = (inFlight.get(client) ?? 0) + 1;
+    inFlight.set(client, now);
+    if (now > (state.peakInFlight.get(client) ?? 0)) state.peakInFlight.set(client, now);
+    reply.raw.once('close', () => inFlight.set(client, (inFlight.get(client) ?? 1) - 1)); // answered or aborted
+    requestHook?.(rec);
     const fault = faults.find((f) => f.left > 0 && (!f.method || f.method === req.method) && (!f.pathIncludes || u.pathname.includes(f.pathIncludes)));
     if (fault) {
       fault.left -= 1;
@@ -528,6 +543,9 @@ export async function startCampaignEmulator(options: CampaignEmulatorOptions = {
     },
     clearFaults() {
       faults.length = 0;
+    },
+    beforeHandling(hook) {
+      requestHook = hook;
     },
     suspend(webhookId: number) {
       const w = state.webhooks.get(webhookId);
