@@ -35,6 +35,8 @@ export interface Metrics {
   pollRuns: Counter<'outcome'>;
   /** Finished events deleted by the retention purge (CRS_EVENT_RETENTION). */
   eventsPurged: Counter;
+  /** Advertising consents whose crs_status / crs_statuschangedon the consent-status task set back to R4. */
+  consentStatusRepairs: Counter;
   /**
    * Records the end of validity of the served TLS certificate (CRS_TLS_CERT_PATH). The gauge exists
    * only once set, so a service without TLS does not report an "expired" 0.
@@ -149,6 +151,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     eventsPurged: new Counter({
       name: 'crs_events_purged_total',
       help: 'Applied and ignored events deleted from the store by the retention purge (CRS_EVENT_RETENTION)',
+      registers: [registry],
+    }),
+    consentStatusRepairs: new Counter({
+      name: 'crs_consent_status_repairs_total',
+      help: 'Advertising consents whose crs_status / crs_statuschangedon were repaired to the latest opt-in history entry (R4; entries by CRM users or imports)',
       registers: [registry],
     }),
     setTlsCertificateExpiry(validTo: Date) {

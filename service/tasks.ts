@@ -9,6 +9,7 @@ import type { Metrics } from './metrics.js';
 import type { EventStore } from './store/types.js';
 import { reconciliationTaskFromConfig } from './campaign/reconciliation-task.js';
 import { retentionTaskFromConfig } from './store/retention-task.js';
+import { consentStatusTaskFromConfig } from './sync/consent-status-task.js';
 import { createSyncTask } from './sync/task.js';
 
 export interface BackgroundTask {
@@ -35,5 +36,7 @@ export async function createBackgroundTasks(ctx: TaskContext): Promise<Backgroun
   tasks.push(reconciliationTaskFromConfig(ctx));
   // Retention: purges applied / ignored events older than CRS_EVENT_RETENTION every hour; off (status says so) at 0.
   tasks.push(retentionTaskFromConfig(ctx));
+  // R4 upkeep: every 15 min, consents whose history changed (CRM users, imports) get crs_status back in line; off (status says so) without Dataverse.
+  tasks.push(consentStatusTaskFromConfig(ctx));
   return tasks;
 }
