@@ -285,16 +285,18 @@ function normalizeOrThrow(raw: unknown, ctx: NormalizeContext): NormalizedEvent 
   const recipientListId = noneIfZero(scalarText(obj, ALIASES.recipientListId));
   const recipientId = scalarText(obj, ALIASES.recipientId);
 
+  // The first alias that holds an address, else the recipient id when it is one. A value that is no
+  // address (a postal address, an IP) is not guessed around but passed over: it stays in the raw payload,
+  // and quarantining the event for it would hold back an unsubscribe that the recipient id identifies.
   let email: string | undefined;
-  const emailFound = pick(obj, ALIASES.email);
-  if (emailFound) {
-    const [name, value] = emailFound;
-    if (typeof value !== 'string') throw new Quarantine(`${name} must be a string, got ${describe(value)}`);
-    if (!value.includes('@')) throw new Quarantine(`${name} "${short(value.trim())}" is not an email address`);
-    email = cap(value.trim().toLowerCase());
-  } else if (recipientId?.includes('@')) {
-    email = recipientId.toLowerCase();
+  for (const name of ALIASES.email) {
+    const value = Object.hasOwn(obj, name) ? obj[name] : undefined;
+    if (typeof value === 'string' && value.includes('@')) {
+      email = cap(value.trim().toLowerCase());
+      break;
+    }
   }
+  if (email === undefined && recipientId?.includes('@')) email = recipientId.toLowerCase();
 
   const crmEntity = parseCrmEntity(obj);
   if (recipientId === undefined && email === undefined && crmEntity === undefined) {
