@@ -28,6 +28,21 @@ export interface PeriodicScheduleOptions<T> {
   tick?: (runNow: () => Promise<T>) => Promise<number>;
 }
 
+/**
+ * `task` whose stop() also closes `owned` (e.g. a Dataverse client the task created for itself),
+ * after the task stopped; `task` itself when it owns nothing.
+ */
+export function closingOnStop<T extends { stop(): Promise<void> }>(task: T, owned: { close(): Promise<void> } | undefined): T {
+  if (!owned) return task;
+  const stop = task.stop.bind(task);
+  return Object.assign(task, {
+    async stop() {
+      await stop();
+      await owned.close();
+    },
+  });
+}
+
 export function createPeriodicSchedule<T>(opts: PeriodicScheduleOptions<T>): PeriodicSchedule<T> {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<T> | undefined;

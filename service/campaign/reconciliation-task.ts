@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import { createDataverseClient } from '../dataverse/index.js';
 import type { DataverseClient } from '../dataverse/types.js';
 import type { Metrics } from '../metrics.js';
-import { createPeriodicSchedule } from '../periodic.js';
+import { closingOnStop, createPeriodicSchedule } from '../periodic.js';
 import type { EventStore } from '../store/types.js';
 import type { BackgroundTask } from '../tasks.js';
 import { CampaignClient } from './client.js';
@@ -181,12 +181,5 @@ export function reconciliationTaskFromConfig(ctx: {
       ...(logger ? { logger } : {}),
     },
   });
-  if (!owned) return task;
-  const stop = task.stop.bind(task);
-  return Object.assign(task, {
-    async stop() {
-      await stop();
-      await owned!.close();
-    },
-  });
+  return closingOnStop(task, owned);
 }

@@ -23,7 +23,7 @@ import type { Config } from '../config.js';
 import { createDataverseClient } from '../dataverse/index.js';
 import type { DataverseClient, DataverseOp, DataverseRow } from '../dataverse/types.js';
 import type { Metrics } from '../metrics.js';
-import { createPeriodicSchedule } from '../periodic.js';
+import { closingOnStop, createPeriodicSchedule } from '../periodic.js';
 import type { EventStore } from '../store/types.js';
 import type { BackgroundTask } from '../tasks.js';
 import { advertisingConsent, column, CONSENT_STATUS, ENTRY_TYPE, optInHistory } from '../../solution/model/index.js';
@@ -364,12 +364,5 @@ export function consentStatusTaskFromConfig(ctx: {
     deps: { dataverse, state: ctx.store, ...(ctx.metrics ? { metrics: ctx.metrics } : {}) },
     ...(logger ? { logger } : {}),
   });
-  if (!owned) return task;
-  const stop = task.stop.bind(task);
-  return Object.assign(task, {
-    async stop() {
-      await stop();
-      await owned!.close();
-    },
-  });
+  return closingOnStop(task, owned);
 }
